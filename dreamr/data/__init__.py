@@ -1,0 +1,3 @@
+from dreamr.data.problems import DataError, GSM8KSource, JsonlSource, LoadedProblems, ProblemSource
+
+__all__ = ["DataError", "GSM8KSource", "JsonlSource", "LoadedProblems", "ProblemSource"]
