@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,8 @@ def build_context(cfg: DictConfig, needs_draft: bool) -> ReasoningContext:
 def run_reason(cfg: DictConfig) -> dict[str, Any]:
     """Run the job described by ``cfg`` and return the summary (also in ``summary.json``)."""
     validate_reason_config(cfg)
+    # Lightning 2.6 trips its own deprecation of LeafSpec on every predict call.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -128,7 +131,8 @@ def run_reason(cfg: DictConfig) -> dict[str, Any]:
         cfg.trainer, logger=wandb_logger or False, callbacks=[ReasoningProgressBar()]
     )
     if todo:
-        trainer.predict(module, datamodule=ProblemDataModule(todo), return_predictions=False)
+        loader = ProblemDataModule(todo).predict_dataloader()
+        trainer.predict(module, dataloaders=loader, return_predictions=False)
 
     summary = module.metrics.compute()
     summary["data_errors"] = len(loaded.errors)
