@@ -48,7 +48,7 @@ class ReasoningMetrics(Metric):
             self.add_state(name, default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
 
     def update(self, record: dict) -> None:  # type: ignore[override]
-        """Add one ``results.jsonl`` record (see ``ProblemResult.to_json``)."""
+        """Add one ``results.jsonl`` record (see ``dreamr.results.problem_record``)."""
         self.problems += 1
         if record.get("error"):
             self.errors += 1

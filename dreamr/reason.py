@@ -165,7 +165,7 @@ def write_outputs(cfg, output_dir: Path, summary: dict, selected_ids: set[str], 
 
 
 def make_wandb_logger(cfg: DictConfig, output_dir: Path):
-    """A Lightning ``WandbLogger`` writing under the run directory, or None when disabled."""
+    """Build a Lightning ``WandbLogger`` writing under the run directory, or None when disabled."""
     if cfg.logger.mode == "disabled":
         return None
     from lightning.pytorch.loggers import WandbLogger

@@ -50,7 +50,7 @@ class RunOutcome:
 
 
 def problem_record(problem: Problem, method: RunOutcome, baseline: RunOutcome | None) -> dict[str, Any]:
-    """The ``results.jsonl`` line of one problem."""
+    """Build the ``results.jsonl`` record of one problem."""
     record = {"id": problem.id, "question": problem.question, "gold": problem.answer}
     record.update(method.to_json(with_steps=True))
     acceptance = math.nan

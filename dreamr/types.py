@@ -9,14 +9,14 @@ from typing import Any
 
 
 class Origin(str, Enum):
-    """Who wrote a committed step."""
+    """Author of a committed step."""
 
     DRAFT = "draft"
     TARGET = "target"
 
 
 class StopReason(str, Enum):
-    """Why a step (or a whole trajectory) ended."""
+    """Cause of the end of a step or of a whole trajectory."""
 
     DELIMITER = "delimiter"
     EOS = "eos"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import tomllib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import tomllib
 
 from dreamr.steps import gsm8k_final_answer
 from dreamr.types import Problem
@@ -65,8 +66,8 @@ class ProblemSource(ABC):
                 raise ValueError(
                     f"data.ids names unknown problems {missing}; ids in this source look like {sample}"
                 )
-            wanted = set(self.ids)
-            problems = [problem for problem in problems if problem.id in wanted]
+            selected = set(self.ids)
+            problems = [problem for problem in problems if problem.id in selected]
         if self.limit is not None:
             problems = problems[: self.limit]
         return LoadedProblems(problems, loaded.errors)

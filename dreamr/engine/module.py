@@ -18,9 +18,9 @@ import torch
 from dreamr.engine.base import ReasoningContext, Scheduler
 from dreamr.metrics import ReasoningMetrics
 from dreamr.results import (
+    ERRORS_FILE,
     RESULTS_FILE,
     TRACE_FILE,
-    ERRORS_FILE,
     JsonlAppender,
     RunOutcome,
     problem_record,

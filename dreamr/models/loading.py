@@ -27,7 +27,7 @@ def resolve_dtype(name: str) -> torch.dtype:
 
 
 class ModelSource(ABC):
-    """Where a model's weights and tokenizer come from."""
+    """Source of a model's weights and tokenizer."""
 
     name: str
 

