@@ -53,7 +53,7 @@ def validate_reason_config(cfg: DictConfig) -> None:
     check("compare_baseline", lambda v: isinstance(v, bool), "true or false")
     check("resume", lambda v: isinstance(v, bool), "true or false")
     if _get(cfg, "verifier") is not None and _get(cfg, "verifier.alpha") is not None:
-        check("verifier.alpha", lambda v: 0 <= v < 1, "a number in [0, 1)")
+        _check_alpha(cfg, problems)
     scheduler_target = str(_get(cfg, "scheduler._target_") or "")
     if not scheduler_target.endswith("TargetOnlyScheduler"):
         if _get(cfg, "model.draft") is None:
@@ -63,3 +63,18 @@ def validate_reason_config(cfg: DictConfig) -> None:
 
     if problems:
         raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+def _check_alpha(cfg: DictConfig, problems: list[str]) -> None:
+    """Check ``verifier.alpha`` against the range its verifier class allows (or ``auto``)."""
+    from hydra.utils import get_class
+
+    value = _get(cfg, "verifier.alpha")
+    try:
+        verifier_class = get_class(str(_get(cfg, "verifier._target_")))
+    except Exception:  # an unknown class fails later, at instantiation, with Hydra's message
+        return
+    alpha_problem = getattr(verifier_class, "alpha_problem", None)
+    allowed = alpha_problem(value) if alpha_problem is not None else None
+    if allowed is not None:
+        problems.append(f"verifier.alpha={value!r}: expected {allowed}")

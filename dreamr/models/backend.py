@@ -12,6 +12,7 @@ import hashlib
 import logging
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -322,6 +323,75 @@ class TransformersBackend(Backend):
             session.next_logits = saved_logits
         logprobs = torch.log_softmax(logits, dim=-1)
         return logprobs.gather(1, torch.tensor(ids, device=logprobs.device)[:, None])[:, 0]  # [T]
+
+
+    @torch.inference_mode()
+    def forward_batch(self, rows: Sequence[Sequence[int]]) -> list[torch.Tensor]:
+        """Run several token sequences through the model in one forward, without a cache.
+
+        Rows are right-padded to the longest one and the attention mask marks the padding.
+        Under causal attention a real token never attends to the padding after it, and its
+        position id is its index in the row, so row ``i``'s logits equal those of running it
+        alone (up to floating-point summation order). Returns one float32 tensor of logits
+        [len(rows[i]), V] per row.
+        """
+        if not rows:
+            return []
+        lengths = [len(row) for row in rows]
+        if min(lengths) < 1:
+            raise ValueError(f"{self.name}: forward_batch got an empty row (lengths {lengths})")
+        pad_id = self._tokenizer.pad_token_id
+        pad_id = 0 if pad_id is None else int(pad_id)
+        width = max(lengths)
+        input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)  # [B, T]
+        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)  # [B, T]
+        for index, row in enumerate(rows):
+            input_ids[index, : len(row)] = torch.tensor(list(row), dtype=torch.long)
+            attention_mask[index, : len(row)] = 1
+        output = self.model(
+            input_ids=input_ids.to(self.device),
+            attention_mask=attention_mask.to(self.device),
+            use_cache=False,
+        )
+        self.stats.forward_passes += 1
+        self.stats.prefill_tokens += sum(lengths)
+        logits = output.logits.float()  # [B, T, V]
+        return [logits[index, :length] for index, length in enumerate(lengths)]
+
+    def continuation_logprobs(self, session: Session, continuation: str) -> ContinuationLogprobs:
+        """Score ``continuation`` after the session: each token's log-probability and the
+        log-probability of the token the model ranks first at that position. The session is
+        unchanged."""
+        first = self._next_logits(session)
+        ids = self.encode(continuation)
+        if not ids:
+            empty = torch.empty(0)
+            return ContinuationLogprobs(empty, empty)
+        start = session.cache_len
+        saved_logits = session.next_logits
+        try:
+            logits = first[None]
+            if len(ids) > 1:
+                logits = torch.cat([first[None], self._feed(session, ids[:-1])], dim=0)  # [T, V]
+        finally:
+            self._crop(session, start)
+            session.next_logits = saved_logits
+        return ContinuationLogprobs.from_logits(logits, ids)
+
+
+@dataclass(frozen=True)
+class ContinuationLogprobs:
+    """Log-probabilities of a scored continuation of T tokens."""
+
+    token: torch.Tensor  # [T] log p(x_t | context, x_<t)
+    top: torch.Tensor  # [T] max_v log p(v | context, x_<t): the model's own first choice
+
+    @classmethod
+    def from_logits(cls, logits: torch.Tensor, ids: Sequence[int]) -> ContinuationLogprobs:
+        """Build from the logits [T, V] that predict each of the T tokens ``ids``."""
+        logprobs = torch.log_softmax(logits.float(), dim=-1)  # [T, V]
+        index = torch.tensor(list(ids), dtype=torch.long, device=logprobs.device)[:, None]
+        return cls(logprobs.gather(1, index)[:, 0], logprobs.max(dim=-1).values)
 
 
 def _eos_ids(model: torch.nn.Module, tokenizer) -> set[int]:

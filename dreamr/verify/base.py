@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from numbers import Real
+from typing import Any
 
 from dreamr.models.backend import Backend
-from dreamr.types import Problem, Proposal, Step, Verdict
+from dreamr.types import GeneratedStep, Origin, Problem, Proposal, Step, StopReason, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +28,22 @@ class VerifierStats:
         self.judged += 1
         self.accepted += int(verdict.accept)
         self.failures += int(failed)
+
+
+@dataclass(frozen=True)
+class VerifyRequest:
+    """One proposal to judge outside a scheduler: a problem, the step texts before the
+    proposal and the proposal's text (as in a calibration set)."""
+
+    problem: Problem
+    prior_steps: tuple[str, ...]
+    proposal: str
+
+    def steps(self) -> list[Step]:
+        return [Step(text, Origin.TARGET, 0, StopReason.DELIMITER) for text in self.prior_steps]
+
+    def to_proposal(self) -> Proposal:
+        return Proposal(len(self.prior_steps), GeneratedStep(self.proposal, (), StopReason.DELIMITER))
 
 
 class VerifierSession(ABC):
@@ -46,9 +65,72 @@ class Verifier(ABC):
     """
 
     name: str = "verifier"
+    # The range of ``alpha`` as (low, high, high_inclusive), or None for any real number.
+    alpha_bounds: tuple[float, float, bool] | None = None
 
     def __init__(self) -> None:
         self.stats = VerifierStats()
+
+    @classmethod
+    def alpha_problem(cls, value: Any) -> str | None:
+        """Describe the allowed values when ``value`` is not a valid ``verifier.alpha``."""
+        if value == "auto":
+            return None
+        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+            return cls._alpha_allowed()
+        if cls.alpha_bounds is not None:
+            low, high, high_inclusive = cls.alpha_bounds
+            if value < low or value > high or (value == high and not high_inclusive):
+                return cls._alpha_allowed()
+        return None
+
+    @classmethod
+    def _alpha_allowed(cls) -> str:
+        if cls.alpha_bounds is None:
+            return "a finite number or 'auto' (the threshold of a saved calibration)"
+        low, high, high_inclusive = cls.alpha_bounds
+        closing = "]" if high_inclusive else ")"
+        return f"a number in [{low:g}, {high:g}{closing} or 'auto' (the threshold of a saved calibration)"
+
+    def calibration_settings(self) -> dict[str, Any]:
+        """Settings besides ``alpha`` that change this verifier's score; a saved calibration is
+        valid only for the same settings."""
+        return {}
+
+    def verify_many(self, requests: Sequence[VerifyRequest], batch_size: int = 1) -> list[Verdict]:
+        """Judge proposals of one or more problems and return their verdicts in order.
+
+        With ``batch_size == 1`` each problem gets one session, so consecutive requests on the
+        same problem reuse its cached prefix. With a larger batch, verifiers that support it
+        score ``batch_size`` requests per padded forward (``verify_batch``); the verdicts are
+        the same up to floating-point summation order.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if batch_size > 1 and type(self).verify_batch is not Verifier.verify_batch:
+            verdicts: list[Verdict] = []
+            for start in range(0, len(requests), batch_size):
+                verdicts.extend(self.verify_batch(requests[start : start + batch_size]))
+            return verdicts
+        verdicts = []
+        session: VerifierSession | None = None
+        problem_id = None
+        try:
+            for request in requests:
+                # One open session at a time: group requests by problem to reuse its cache.
+                if session is None or request.problem.id != problem_id:
+                    if session is not None:
+                        session.close()
+                    session, problem_id = self.open(request.problem), request.problem.id
+                verdicts.append(session.verify(request.steps(), request.to_proposal()))
+        finally:
+            if session is not None:
+                session.close()
+        return verdicts
+
+    def verify_batch(self, requests: Sequence[VerifyRequest]) -> list[Verdict]:
+        """Judge several requests in one forward of the target; see ``verify_many``."""
+        raise NotImplementedError(f"verifier '{self.name}' has no batched path")
 
     @abstractmethod
     def bind(self, target: Backend) -> None:

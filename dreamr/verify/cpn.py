@@ -20,10 +20,11 @@ from collections.abc import Sequence
 
 import torch
 
+from dreamr.calibration.saved import calibrated_alpha
 from dreamr.models.backend import Backend
 from dreamr.prompts import JudgePrompt
 from dreamr.types import Problem, Proposal, Step, Verdict
-from dreamr.verify.base import Verifier, VerifierSession
+from dreamr.verify.base import Verifier, VerifierSession, VerifyRequest
 from dreamr.verify.judge import JudgeContext
 
 logger = logging.getLogger(__name__)
@@ -72,24 +73,32 @@ def cpn_score(
 
 
 class CPNVerifier(Verifier):
-    """TBVM with CPN: accept iff ``s+ / (s+ + s-) > alpha``."""
+    """TBVM with CPN: accept iff ``s+ / (s+ + s-) > alpha``.
+
+    ``alpha="auto"`` reads the threshold from the saved calibration at ``calibration`` (or
+    ``calibrations/cpn.json``) when the verifier is bound to the target.
+    """
 
     name = "cpn"
+    alpha_bounds = (0.0, 1.0, False)
 
     def __init__(
         self,
-        alpha: float = 0.7,
+        alpha: float | str = 0.7,
         min_label_mass: float = 0.05,
         positive_labels: Sequence[str] = ("Yes",),
         negative_labels: Sequence[str] = ("No",),
         prompt: JudgePrompt | None = None,
+        calibration: str | None = None,
     ) -> None:
         super().__init__()
-        if not 0.0 <= alpha < 1.0:
-            raise ValueError(f"verifier.alpha must be in [0, 1), got {alpha}")
+        problem = self.alpha_problem(alpha)
+        if problem is not None:
+            raise ValueError(f"verifier.alpha must be {problem}, got {alpha!r}")
         if not 0.0 <= min_label_mass <= 1.0:
             raise ValueError(f"verifier.min_label_mass must be in [0, 1], got {min_label_mass}")
         self.alpha = alpha
+        self.calibration = calibration
         self.min_label_mass = min_label_mass
         self.positive_labels = tuple(positive_labels)
         self.negative_labels = tuple(negative_labels)
@@ -97,6 +106,13 @@ class CPNVerifier(Verifier):
         self.positive_ids: list[int] = []
         self.negative_ids: list[int] = []
         self._target: Backend | None = None
+
+    def calibration_settings(self) -> dict:
+        return {
+            "positive_labels": list(self.positive_labels),
+            "negative_labels": list(self.negative_labels),
+            "min_label_mass": self.min_label_mass,
+        }
 
     def bind(self, target: Backend) -> None:
         self._target = target
@@ -108,11 +124,28 @@ class CPNVerifier(Verifier):
                 f"Positive and negative labels share token ids {sorted(overlap)}; "
                 "choose label words that differ in their first token."
             )
+        if self.alpha == "auto":
+            self.alpha = calibrated_alpha(
+                self.calibration, self.name, self.calibration_settings(), target.name
+            )
 
     def open(self, problem: Problem) -> VerifierSession:
         if self._target is None:
             raise RuntimeError("CPNVerifier.bind(target) must be called before open()")
         return _CPNSession(self, JudgeContext(self._target, self.prompt, problem))
+
+    def verify_batch(self, requests: Sequence[VerifyRequest]) -> list[Verdict]:
+        """Judge several requests with one padded forward of their whole judge prompts."""
+        if self._target is None:
+            raise RuntimeError("CPNVerifier.bind(target) must be called before verify_batch()")
+        rows = [
+            JudgeContext(self._target, self.prompt, request.problem).token_ids(
+                request.prior_steps, request.proposal
+            )
+            for request in requests
+        ]
+        logits = self._target.forward_batch(rows)
+        return [self.decide(torch.log_softmax(row[-1], dim=-1)) for row in logits]
 
     def decide(self, logprobs: torch.Tensor) -> Verdict:
         """Turn the label slot's log-probabilities [V] into a verdict and count it."""

@@ -15,38 +15,30 @@ import torch
 from dreamr.models.backend import Backend
 from dreamr.prompts import JudgePrompt
 from dreamr.types import Problem, Step
+from dreamr.verify.context import StepSyncedSession
 
 
-class JudgeContext:
+class JudgeContext(StepSyncedSession):
     """The target's judge prompt for one problem, cached up to the last prior step."""
 
     def __init__(self, backend: Backend, prompt: JudgePrompt, problem: Problem):
-        self.backend = backend
-        self.prompt = prompt
         head, self.tail = prompt.chat_frame(backend.render_chat)
-        self.session = backend.start_raw(prompt.prefix(head, problem), label=f"judge:{problem.id}")
-        self._step_texts: list[str] = []
-        self._step_ends: list[int] = []  # session length after each cached step
-
-    def _sync(self, prior_steps: Sequence[Step]) -> None:
-        common = 0
-        for cached, step in zip(self._step_texts, prior_steps):
-            if cached != step.text:
-                break
-            common += 1
-        if common < len(self._step_texts):
-            keep = self._step_ends[common - 1] if common else self.session.prompt_len
-            self.backend.truncate(self.session, keep)
-            del self._step_texts[common:]
-            del self._step_ends[common:]
-        for step in prior_steps[common:]:
-            self.backend.append_text(self.session, step.text)
-            self._step_texts.append(step.text)
-            self._step_ends.append(len(self.session.ids))
+        self.head = head
+        self.prompt = prompt
+        self.problem = problem
+        super().__init__(backend, backend.start_raw(prompt.prefix(head, problem), label=f"judge:{problem.id}"))
 
     def label_logprobs(self, prior_steps: Sequence[Step], proposal_text: str) -> torch.Tensor:
         """Log-probabilities [V] of the first token of the judge's reply."""
-        self._sync(prior_steps)
+        self.sync([step.text for step in prior_steps])
         return self.backend.next_token_logprobs(
             self.session, self.prompt.suffix(self.tail, proposal_text)
         )
+
+    def token_ids(self, step_texts: Sequence[str], proposal_text: str) -> list[int]:
+        """Token ids of the whole judge prompt, encoded piece by piece as this context does."""
+        encode = self.backend.encode
+        ids = encode(self.prompt.prefix(self.head, self.problem))
+        for text in step_texts:
+            ids += encode(text)
+        return ids + encode(self.prompt.suffix(self.tail, proposal_text))

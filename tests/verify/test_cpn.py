@@ -59,7 +59,6 @@ def test_cpn_negative_label_missing_from_top_of_distribution():
 def test_cpn_threshold_is_strict():
     # s+ / (s+ + s-) = 0.7 exactly must not pass alpha = 0.7.
     logits = [0.0, math.log(0.7), -1e9, math.log(0.3)]
-    verifier = verifier_with_ids(alpha=0.7, min_label_mass=0.0)
     p, _ = cpn_score(logprobs_from(logits), POS, NEG)
     assert p == pytest.approx(0.7, abs=1e-6)
     below = verifier_with_ids(alpha=p + 1e-9, min_label_mass=0.0)

@@ -1,0 +1,1 @@
+"""Threshold calibration: labelled steps, per-threshold curves and saved thresholds."""
