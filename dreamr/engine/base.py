@@ -56,6 +56,12 @@ class Scheduler(ABC):
     name: str = "scheduler"
     needs_draft: bool = True
 
+    def prepare(self, context: ReasoningContext) -> None:  # noqa: B027 - optional hook
+        """Set up what depends on the loaded models (for example where workers run).
+
+        Called once before the first problem, so the set-up is not timed as part of one.
+        """
+
     @abstractmethod
     def run(self, problem: Problem, context: ReasoningContext) -> Trajectory:
         """Reason on ``problem`` until an answer, end-of-sequence or a limit."""
