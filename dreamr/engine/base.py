@@ -41,9 +41,9 @@ class TraceRecorder:
             self.events.append(event)
 
     @contextmanager
-    def span(self, action: str, worker: str, step_index: int) -> Iterator[None]:
-        """Emit ``<action>_start`` and ``<action>_end`` around the block."""
-        self.emit(f"{action}_start", worker, step_index)
+    def span(self, action: str, worker: str, step_index: int, detail: str = "") -> Iterator[None]:
+        """Emit ``<action>_start`` (with ``detail``) and ``<action>_end`` around the block."""
+        self.emit(f"{action}_start", worker, step_index, detail)
         try:
             yield
         finally:

@@ -51,6 +51,7 @@ from dreamr.engine.workers import (
     ThreadLane,
     TrackedSession,
     WorkerError,
+    speculative_step_budget,
 )
 from dreamr.types import (
     GeneratedStep,
@@ -281,7 +282,7 @@ class _FPSRRun:
         if self.slots and (not self.speculate or self._blocked()):
             return
         prefix = self.committed + [slot.draft for slot in self.slots]
-        max_tokens = self._step_budget(prefix)
+        max_tokens = speculative_step_budget(self.limits, prefix)
         if max_tokens is None:
             return
         index = len(prefix)
@@ -304,13 +305,6 @@ class _FPSRRun:
         return last.draft.step.stop_reason in (StopReason.ANSWER, StopReason.EOS) or (
             last.verdict is not None and not last.verdict.accept
         )
-
-    def _step_budget(self, prefix: list[Piece]) -> int | None:
-        """Tokens a step written on ``prefix`` may use, or None when the budget is spent."""
-        tokens = sum(piece.step.num_tokens for piece in prefix)
-        if len(prefix) >= self.limits.max_steps or tokens >= self.limits.max_new_tokens:
-            return None
-        return min(self.limits.max_step_tokens, self.limits.max_new_tokens - tokens)
 
     def _on_draft(self, task: Task, generated: GeneratedStep) -> None:
         self.draft_task = None
@@ -338,7 +332,7 @@ class _FPSRRun:
 
     def _launch_fallback(self, slot: _Slot) -> None:
         label = f"t{slot.index}-{next(self.serial)}"
-        max_tokens = self._step_budget(slot.prefix)
+        max_tokens = speculative_step_budget(self.limits, slot.prefix)
         assert max_tokens is not None  # the draft was written under the same budget
         target, view, limits = self.context.target, self.target_view, self.limits
 

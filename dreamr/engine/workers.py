@@ -24,6 +24,7 @@ import torch
 
 from dreamr.engine.base import TraceRecorder
 from dreamr.models.backend import Backend, Session
+from dreamr.steps import StepLimits
 from dreamr.types import GeneratedStep, Step
 
 logger = logging.getLogger(__name__)
@@ -210,3 +211,15 @@ class TrackedSession:
         """Mark the tokens just generated on the session as piece ``label``."""
         self.labels.append(label)
         self.ends.append(len(self.session.ids))
+
+
+def speculative_step_budget(limits: StepLimits, prefix: Sequence[Piece]) -> int | None:
+    """Tokens a step written on ``prefix`` may use, or None when the prefix spent the budget.
+
+    Matches ``BudgetTracker`` as if every piece of ``prefix`` were committed, so a step
+    written ahead gets the budget it would get when written in turn.
+    """
+    tokens = sum(piece.step.num_tokens for piece in prefix)
+    if len(prefix) >= limits.max_steps or tokens >= limits.max_new_tokens:
+        return None
+    return min(limits.max_step_tokens, limits.max_new_tokens - tokens)
