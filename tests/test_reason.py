@@ -145,5 +145,21 @@ def test_cli_runs_and_rejects_unknown_key(tmp_path):
         text=True,
         timeout=300,
     )
-    assert bad.returncode != 0
-    assert "no_such_key" in bad.stderr
+    assert bad.returncode == 2
+    assert "Unknown config key 'no_such_key'" in bad.stderr
+    assert "compare_baseline" in bad.stderr
+
+
+def test_unknown_nested_key_lists_siblings(tmp_path):
+    from dreamr.cli.overrides import OverrideError, check_overrides
+
+    with pytest.raises(OverrideError) as error:
+        check_overrides(CONF, "reason", ["experiment=tiny", "limits.max_step_tokenz=3"])
+    assert "limits.max_step_tokenz" in str(error.value)
+    assert "max_step_tokens" in str(error.value)
+
+
+def test_known_and_added_keys_pass_the_check():
+    from dreamr.cli.overrides import check_overrides
+
+    check_overrides(CONF, "reason", ["experiment=tiny", "limits.max_step_tokens=3", "+extra=1", "hydra.run.dir=x"])
