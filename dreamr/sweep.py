@@ -9,7 +9,8 @@ This module reads them and writes, into the sweep directory:
 - ``sweep.png``: acceptance rate, accuracy and speedup against the swept value.
 
 Speedup is the run's own (``compare_baseline=true``). Runs made with
-``compare_baseline=false`` can take a separate ``target_only`` run as the baseline. Speedup is
+``compare_baseline=false`` can take a separate run as the baseline: a ``target_only`` run, or
+a run made with ``compare_baseline=true`` whose in-run ``target_only`` records count. Speedup is
 then its wall time summed over the problems both runs finished, divided by the run's wall
 time over the same problems. Both ran on the same hardware but not in the same process.
 """
@@ -55,13 +56,27 @@ def _number(value) -> float:
     return math.nan if value is None else float(value)
 
 
-def _wall_times(run_dir: Path) -> dict[str, float]:
-    """Wall time per finished problem id of a run (problems that raised are left out)."""
-    times = {}
+def _records(run_dir: Path, nested_baseline: bool = False) -> dict[str, dict]:
+    """Records of a run by problem id; with ``nested_baseline`` the in-run ``target_only``
+    record of each problem (runs made with ``compare_baseline=true``) replaces the method's."""
+    records = {}
     for record in read_jsonl(run_dir / RESULTS_FILE):
-        if not record.get("error") and record.get("wall_time_s") is not None:
-            times[record["id"]] = float(record["wall_time_s"])
-    return times
+        if nested_baseline:
+            if record.get("baseline") is None:
+                continue
+            records[record["id"]] = record["baseline"]
+        else:
+            records[record["id"]] = record
+    return records
+
+
+def _wall_times(records: dict[str, dict]) -> dict[str, float]:
+    """Wall time per finished problem id (problems that raised are left out)."""
+    return {
+        problem_id: float(record["wall_time_s"])
+        for problem_id, record in records.items()
+        if not record.get("error") and record.get("wall_time_s") is not None
+    }
 
 
 def read_run(run_dir: Path, key: str, baseline_dir: Path | None = None) -> SweepRow:
@@ -92,18 +107,23 @@ def read_run(run_dir: Path, key: str, baseline_dir: Path | None = None) -> Sweep
 
 
 def _external_baseline(run_dir: Path, baseline_dir: Path) -> tuple[float, float, float]:
-    """Speedup, baseline wall time and baseline accuracy on the problems both runs share."""
-    method = _wall_times(run_dir)
-    baseline_records = {r["id"]: r for r in read_jsonl(baseline_dir / RESULTS_FILE)}
-    baseline = _wall_times(baseline_dir)
+    """Speedup, baseline wall time and baseline accuracy on the problems both runs share.
+
+    ``baseline_dir`` is a ``target_only`` run, or any run made with ``compare_baseline=true``,
+    whose in-run ``target_only`` records are used.
+    """
+    baseline_summary = json.loads((baseline_dir / SUMMARY_FILE).read_text())
+    nested = baseline_summary.get("scheduler") != "target_only"
+    baseline_records = _records(baseline_dir, nested_baseline=nested)
+    method_records = _records(run_dir)
+    method, baseline = _wall_times(method_records), _wall_times(baseline_records)
     shared = sorted(set(method) & set(baseline))
     if not shared:
         logger.warning("%s and the baseline %s share no finished problem", run_dir, baseline_dir)
         return math.nan, math.nan, math.nan
     method_time = sum(method[i] for i in shared)
     baseline_time = sum(baseline[i] for i in shared)
-    method_ids = {r["id"] for r in read_jsonl(run_dir / RESULTS_FILE)}
-    compared = [baseline_records[i] for i in sorted(method_ids & set(baseline_records))]
+    compared = [baseline_records[i] for i in sorted(set(method_records) & set(baseline_records))]
     accuracy = sum(bool(r.get("correct")) for r in compared) / len(compared) if compared else math.nan
     return baseline_time / method_time if method_time > 0 else math.nan, baseline_time, accuracy
 

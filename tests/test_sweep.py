@@ -54,10 +54,17 @@ def test_external_baseline_uses_shared_problems(tmp_path):
         {"id": "b", "wall_time_s": 18.0, "correct": True, "error": None},
         {"id": "c", "wall_time_s": 99.0, "correct": True, "error": None},
     ]
-    write_run(tmp_path / "baseline", None, summary(1.0, None), baseline)
+    write_run(tmp_path / "baseline", None, {**summary(1.0, None), "scheduler": "target_only"}, baseline)
     (row,) = collect_sweep(tmp_path / "sweep", baseline_dir=tmp_path / "baseline")
     assert row.speedup == pytest.approx(30.0 / 10.0)
     assert row.baseline_wall_time_s == 30.0
+    assert row.baseline_accuracy == 1.0
+
+    # A sequential run made with compare_baseline=true: its nested target_only records count.
+    nested = [{"id": r["id"], "wall_time_s": 1.0, "baseline": r} for r in baseline[:2]]
+    write_run(tmp_path / "with_baseline", 0.7, summary(0.5, 0.5), nested)
+    (row,) = collect_sweep(tmp_path / "sweep", baseline_dir=tmp_path / "with_baseline")
+    assert row.speedup == pytest.approx(30.0 / 10.0)
     assert row.baseline_accuracy == 1.0
 
 
