@@ -116,10 +116,18 @@ def run_reason(cfg: DictConfig) -> dict[str, Any]:
 
     scheduler: Scheduler = instantiate(cfg.scheduler)
     context = build_context(cfg, needs_draft=scheduler.needs_draft)
+    scheduler.prepare(context)
     baseline = None
     if cfg.compare_baseline and scheduler.name != TargetOnlyScheduler.name:
         baseline = TargetOnlyScheduler()
-    module = ReasoningModule(context, scheduler, output_dir, baseline, save_trace=cfg.save_trace)
+    module = ReasoningModule(
+        context,
+        scheduler,
+        output_dir,
+        baseline,
+        save_trace=cfg.save_trace,
+        timeline_ids=list(cfg.get("timeline_ids") or []),
+    )
     selected_ids = {problem.id for problem in loaded.problems}
     if is_rank_zero():
         for record in done.values():

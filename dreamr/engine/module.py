@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from collections.abc import Collection
 from pathlib import Path
 
 import lightning as L
 import torch
 
 from dreamr.engine.base import ReasoningContext, Scheduler
+from dreamr.engine.timeline import TIMELINE_DIR, plot_timeline
 from dreamr.metrics import ReasoningMetrics
 from dreamr.results import (
     ERRORS_FILE,
@@ -41,6 +43,7 @@ class ReasoningModule(L.LightningModule):
         output_dir: str | Path,
         baseline: Scheduler | None = None,
         save_trace: bool = True,
+        timeline_ids: Collection[str] = (),
     ) -> None:
         super().__init__()
         self.context = context
@@ -53,6 +56,7 @@ class ReasoningModule(L.LightningModule):
         self.results = JsonlAppender(self.output_dir / RESULTS_FILE)
         self.errors = JsonlAppender(self.output_dir / ERRORS_FILE)
         self.traces = JsonlAppender(self.output_dir / TRACE_FILE) if save_trace else None
+        self.timeline_ids = set(timeline_ids)
         self.metrics = ReasoningMetrics()
         self.progress: dict[str, float] = {}
 
@@ -83,6 +87,9 @@ class ReasoningModule(L.LightningModule):
                     "events": [event.to_json() for event in method.trajectory.trace],
                 }
             )
+        if problem.id in self.timeline_ids and method.trajectory is not None:
+            path = self.output_dir / TIMELINE_DIR / f"{problem.id}.{method.scheduler}.png"
+            plot_timeline(method.trajectory.trace, path, f"{problem.id}: {method.scheduler}")
         return problem_record(problem, method, baseline)
 
     def _run(self, scheduler: Scheduler, problem: Problem) -> RunOutcome:

@@ -18,6 +18,7 @@ from dreamr.types import TraceEvent
 
 logger = logging.getLogger(__name__)
 
+TIMELINE_DIR = "timelines"
 ACTION_COLORS = {"draft": "#2ca02c", "verify": "#1f77b4", "target": "#d62728"}
 LANE_ORDER = ("draft", "verify", "target")
 
@@ -31,7 +32,7 @@ class Span:
     step_index: int
     start_s: float
     end_s: float
-    cancelled: bool
+    wasted: bool  # cancelled, or its result was never committed
 
 
 def detail_fields(detail: str) -> dict[str, str]:
@@ -45,9 +46,14 @@ def detail_fields(detail: str) -> dict[str, str]:
 
 
 def spans(events: Sequence[TraceEvent]) -> list[Span]:
-    """Pair start and end events per worker and action; a task cut off by the end has no span."""
+    """Pair start and end events per worker and action; a task cut off by the end has no span.
+
+    With labelled events, a draft or target task is wasted when its piece was never
+    committed, and a check when the draft it judged was not written on the committed prefix.
+    """
     open_tasks: dict[tuple[str, str], TraceEvent] = {}
-    cancelled_labels = {detail_fields(e.detail).get("label") for e in events if e.kind == "cancel"}
+    committed = [detail_fields(e.detail).get("label") for e in events if e.kind == "commit"]
+    committed_set = set(committed)
     result = []
     for event in events:
         action, _, edge = event.kind.rpartition("_")
@@ -55,9 +61,14 @@ def spans(events: Sequence[TraceEvent]) -> list[Span]:
             open_tasks[(event.worker, action)] = event
         elif edge == "end" and (event.worker, action) in open_tasks:
             start = open_tasks.pop((event.worker, action))
-            label = detail_fields(start.detail).get("label")
-            cancelled = event.detail == "cancelled" or (label is not None and label in cancelled_labels)
-            result.append(Span(event.worker, action, event.step_index, start.time_s, event.time_s, cancelled))
+            fields = detail_fields(start.detail)
+            wasted = event.detail == "cancelled"
+            if "label" in fields and action == "verify":
+                prefix = fields.get("prefix", "")
+                wasted = wasted or not set(prefix.split(",") if prefix else []) <= committed_set
+            elif "label" in fields:
+                wasted = wasted or fields["label"] not in committed_set
+            result.append(Span(event.worker, action, event.step_index, start.time_s, event.time_s, wasted))
     return result
 
 
@@ -96,8 +107,8 @@ def commits_off_committed_prefix(events: Sequence[TraceEvent]) -> list[str]:
 
 
 def plot_timeline(events: Sequence[TraceEvent], path: Path, title: str = "") -> Path:
-    """Draw one lane per worker: task bars coloured by action, cancelled tasks hatched,
-    cancel events as crosses and commits as ticks on a lane of their own."""
+    """Draw one lane per worker: task bars coloured by action, wasted tasks (cancelled or
+    never committed) hatched, cancel events as crosses and commits as ticks on a lane of their own."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -118,8 +129,8 @@ def plot_timeline(events: Sequence[TraceEvent], path: Path, title: str = "") -> 
             left=span.start_s,
             height=0.6,
             color=ACTION_COLORS.get(span.action, "#7f7f7f"),
-            alpha=0.35 if span.cancelled else 0.9,
-            hatch="//" if span.cancelled else None,
+            alpha=0.35 if span.wasted else 0.9,
+            hatch="//" if span.wasted else None,
             edgecolor="black",
             linewidth=0.4,
         )
@@ -134,10 +145,10 @@ def plot_timeline(events: Sequence[TraceEvent], path: Path, title: str = "") -> 
     axis.set_xlabel("seconds since the problem started")
     axis.set_xlim(0, end_s * 1.02)
     legend = [Patch(color=color, label=action) for action, color in ACTION_COLORS.items()]
-    legend.append(Patch(facecolor="white", edgecolor="black", hatch="//", label="cancelled"))
-    axis.legend(handles=legend, loc="upper center", bbox_to_anchor=(0.5, -0.25 if len(lanes) < 4 else -0.15), ncol=4, fontsize=8)
+    legend.append(Patch(facecolor="white", edgecolor="black", hatch="//", label="wasted"))
+    axis.legend(handles=legend, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=4, fontsize=8, frameon=False)
     if title:
-        axis.set_title(title)
+        axis.set_title(title, loc="left")
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

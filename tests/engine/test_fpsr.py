@@ -212,3 +212,17 @@ def test_cancel_stops_generation_within_one_token(tiny_target):
     step = outcome["step"]
     assert step.stop_reason is StopReason.CANCELLED
     assert step.num_tokens - written_at_cancel <= 1
+
+
+def test_timeline_draws_one_lane_per_worker(tiny_target, tiny_draft, tmp_path):
+    from dreamr.engine.timeline import plot_timeline, spans
+
+    verifier = StubVerifier(3, delay_s=0.01)
+    trajectory = run_guarded(
+        FPSRScheduler(placement="threads"), PROBLEM, context(tiny_target, tiny_draft, verifier)
+    )
+    task_spans = spans(trajectory.trace)
+    assert {span.worker for span in task_spans} == {"draft", "verify", "target"}
+    assert all(span.end_s >= span.start_s for span in task_spans)
+    path = plot_timeline(trajectory.trace, tmp_path / "timeline.png", "p0")
+    assert path.stat().st_size > 0
