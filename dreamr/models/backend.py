@@ -358,6 +358,50 @@ class TransformersBackend(Backend):
         logits = output.logits.float()  # [B, T, V]
         return [logits[index, :length] for index, length in enumerate(lengths)]
 
+    @torch.inference_mode()
+    def forward_batch_on_session(
+        self, session: Session, rows: Sequence[Sequence[int]]
+    ) -> list[torch.Tensor]:
+        """Run several continuations of one session in one forward, sharing its cached prefix.
+
+        The session's cache is copied and repeated along the batch; rows are right-padded and
+        masked, and row ``i``'s token ``j`` gets position ``len(session.ids) + j``, as when it is
+        fed alone. Returns float32 logits [len(rows[i]), V] per row; the session is unchanged.
+        """
+        if not rows:
+            return []
+        lengths = [len(row) for row in rows]
+        if min(lengths) < 1:
+            raise ValueError(f"{self.name}: forward_batch_on_session got an empty row (lengths {lengths})")
+        self._next_logits(session)  # make the cache cover the whole session first
+        prefix = session.cache_len
+        cache = copy.deepcopy(session.cache)
+        cache.batch_repeat_interleave(len(rows))
+        pad_id = self._tokenizer.pad_token_id
+        pad_id = 0 if pad_id is None else int(pad_id)
+        width = max(lengths)
+        input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)  # [B, T]
+        attention_mask = torch.ones((len(rows), prefix + width), dtype=torch.long)  # [B, P + T]
+        for index, row in enumerate(rows):
+            input_ids[index, : len(row)] = torch.tensor(list(row), dtype=torch.long)
+            attention_mask[index, prefix + len(row) :] = 0
+        position_ids = (prefix + torch.arange(width)).expand(len(rows), width)  # [B, T]
+        output = self.model(
+            input_ids=input_ids.to(self.device),
+            attention_mask=attention_mask.to(self.device),
+            position_ids=position_ids.to(self.device),
+            cache=cache,
+            use_cache=True,
+        )
+        self.stats.forward_passes += 1
+        self.stats.prefill_tokens += sum(lengths)
+        logits = output.logits.float()  # [B, T, V]
+        return [logits[index, :length] for index, length in enumerate(lengths)]
+
+    def next_logits(self, session: Session) -> torch.Tensor:
+        """Logits [V] of the token after the whole session (fed through the cache if needed)."""
+        return self._next_logits(session)
+
     def continuation_logprobs(self, session: Session, continuation: str) -> ContinuationLogprobs:
         """Score ``continuation`` after the session: each token's log-probability and the
         log-probability of the token the model ranks first at that position. The session is

@@ -53,6 +53,15 @@ class VerifierSession(ABC):
     def verify(self, prior_steps: Sequence[Step], proposal: Proposal) -> Verdict:
         """Judge ``proposal`` written after ``prior_steps`` (committed or speculative)."""
 
+    def verify_batch(self, prior_steps: Sequence[Step], proposals: Sequence[Proposal]) -> list[Verdict]:
+        """Judge several alternative proposals after the same ``prior_steps``.
+
+        Verifiers that score with one forward override this to score all proposals in one
+        padded forward on the cached prefix; the verdicts equal those of ``verify`` one at a
+        time (up to floating-point summation order).
+        """
+        return [self.verify(prior_steps, proposal) for proposal in proposals]
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release per-problem resources."""
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dreamr.models.backend import Backend, Session
+import torch
+
+from dreamr.models.backend import Backend, ContinuationLogprobs, Session
 from dreamr.prompts import SolvePrompt
 from dreamr.types import Problem
 
@@ -53,6 +55,25 @@ class SolutionContext(StepSyncedSession):
         super().__init__(backend, backend.start(prompt.messages(problem), label=f"verify:{problem.id}"))
         self.prompt = prompt
         self.problem = problem
+
+    def continuation_logprobs_batch(
+        self, step_texts: Sequence[str], continuations: Sequence[str]
+    ) -> list[ContinuationLogprobs]:
+        """Score each continuation after the prompt and ``step_texts``, all in one forward."""
+        self.sync(step_texts)
+        first = self.backend.next_logits(self.session)  # [V], predicts each row's first token
+        ids = [self.backend.encode(text) for text in continuations]
+        fed = [row for row in ids if row]
+        logits = iter(self.backend.forward_batch_on_session(self.session, fed) if fed else [])
+        scored = []
+        for row in ids:
+            if not row:
+                scored.append(ContinuationLogprobs(torch.empty(0), torch.empty(0)))
+                continue
+            # Logits after token j predict token j + 1; the last row position predicts nothing.
+            predicting = torch.cat([first[None], next(logits)[:-1]], dim=0)  # [T, V]
+            scored.append(ContinuationLogprobs.from_logits(predicting, row))
+        return scored
 
     def token_ids(self, step_texts: Sequence[str], continuation: str) -> tuple[list[int], int]:
         """Token ids of the prompt, ``step_texts`` and ``continuation``, encoded piece by piece

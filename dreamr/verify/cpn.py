@@ -171,3 +171,7 @@ class _CPNSession(VerifierSession):
     def verify(self, prior_steps: Sequence[Step], proposal: Proposal) -> Verdict:
         logprobs = self.judge.label_logprobs(prior_steps, proposal.step.text)
         return self.verifier.decide(logprobs)
+
+    def verify_batch(self, prior_steps: Sequence[Step], proposals: Sequence[Proposal]) -> list[Verdict]:
+        texts = [proposal.step.text for proposal in proposals]
+        return [self.verifier.decide(logprobs) for logprobs in self.judge.label_logprobs_batch(prior_steps, texts)]

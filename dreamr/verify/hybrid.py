@@ -159,6 +159,14 @@ class _HybridSession(VerifierSession):
         likelihood = self.likelihood.verify(prior_steps, proposal)
         return self.verifier.combine(judge, likelihood)
 
+    def verify_batch(self, prior_steps: Sequence[Step], proposals: Sequence[Proposal]) -> list[Verdict]:
+        judges = self.judge.verify_batch(prior_steps, proposals)
+        likelihoods = self.likelihood.verify_batch(prior_steps, proposals)
+        return [
+            self.verifier.combine(judge, likelihood)
+            for judge, likelihood in zip(judges, likelihoods, strict=True)
+        ]
+
     def close(self) -> None:
         self.judge.close()
         self.likelihood.close()

@@ -35,6 +35,13 @@ class JudgeContext(StepSyncedSession):
             self.session, self.prompt.suffix(self.tail, proposal_text)
         )
 
+    def label_logprobs_batch(self, prior_steps: Sequence[Step], proposal_texts: Sequence[str]) -> list[torch.Tensor]:
+        """Log-probabilities [V] of the reply's first token for each proposal, in one forward."""
+        self.sync([step.text for step in prior_steps])
+        rows = [self.backend.encode(self.prompt.suffix(self.tail, text)) for text in proposal_texts]
+        logits = self.backend.forward_batch_on_session(self.session, rows)
+        return [torch.log_softmax(row[-1], dim=-1) for row in logits]
+
     def token_ids(self, step_texts: Sequence[str], proposal_text: str) -> list[int]:
         """Token ids of the whole judge prompt, encoded piece by piece as this context does."""
         encode = self.backend.encode

@@ -150,3 +150,8 @@ class _LikelihoodSession(VerifierSession):
         self.context.sync([step.text for step in prior_steps])
         scored = self.context.backend.continuation_logprobs(self.context.session, proposal.step.text)
         return self.verifier.decide(scored)
+
+    def verify_batch(self, prior_steps: Sequence[Step], proposals: Sequence[Proposal]) -> list[Verdict]:
+        texts = [proposal.step.text for proposal in proposals]
+        scored = self.context.continuation_logprobs_batch([step.text for step in prior_steps], texts)
+        return [self.verifier.decide(part) for part in scored]

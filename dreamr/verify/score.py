@@ -133,3 +133,7 @@ class _ScoreSession(VerifierSession):
 
     def verify(self, prior_steps: Sequence[Step], proposal: Proposal) -> Verdict:
         return self.verifier.decide(self.judge.label_logprobs(prior_steps, proposal.step.text))
+
+    def verify_batch(self, prior_steps: Sequence[Step], proposals: Sequence[Proposal]) -> list[Verdict]:
+        texts = [proposal.step.text for proposal in proposals]
+        return [self.verifier.decide(logprobs) for logprobs in self.judge.label_logprobs_batch(prior_steps, texts)]
