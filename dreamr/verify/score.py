@@ -11,7 +11,9 @@ distribution rather than the sampled digit. Accept iff ``score > alpha``. When t
 less than ``min_label_mass`` of the probability the target did not rate the step: the verdict
 is a reject with reason ``no_evidence``, counted as a failure, as are NaN or +inf logits.
 
-SpecReason reads the rating the same way; the judge wording here is this project's own.
+The 0-9 rating of a step by the target follows SpecReason. Reading the expected value over
+the digit distribution, rather than the most likely digit, and the judge wording are this
+project's choices.
 """
 
 from __future__ import annotations
