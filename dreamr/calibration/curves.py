@@ -10,7 +10,8 @@ with ``P`` correct ones:
 
 A step the verifier could not score (NaN score, a counted failure) is never accepted, which
 is what the verifier does with it. ROC-AUC is the probability that a random correct step
-scores above a random wrong one (ties count one half); it does not depend on the threshold.
+scores above a random wrong one, with ties counting one half. It does not depend on the
+threshold.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def _row(threshold: float, scores: Sequence[float], labels: Sequence[bool], posi
 
 
 def choose_threshold(rows: Sequence[ThresholdRow], precision_goal: float) -> ThresholdRow | None:
-    """The row with the highest acceptance whose precision reaches ``precision_goal``.
+    """Return the row with the highest acceptance whose precision reaches ``precision_goal``.
 
     Precision is not monotonic in the threshold, so this scans every row; among equal
     acceptance the lowest threshold wins. None when no threshold that accepts anything

@@ -92,7 +92,7 @@ def corrupt_step(text: str, rng: random.Random) -> tuple[str, str] | None:
 
 
 def gsm8k_examples(problems: list[Problem], seed: int = 0) -> list[LabelledStep]:
-    """Correct reference steps and their corrupted copies for each problem's worked answer."""
+    """Build correct reference steps and their corrupted copies from each worked answer."""
     examples = []
     for problem in problems:
         steps = gsm8k_steps(problem.metadata["solution"])
@@ -118,8 +118,8 @@ def load_gsm8k_problems(count: int, offset: int) -> list[Problem]:
 
 
 def champ_file() -> Path:
-    """The CHAMP JSON file inside the installed package, found without importing it (its
-    ``__init__`` needs ``natsort``, which the data file does not)."""
+    """Find the CHAMP JSON file inside the installed package without importing the package,
+    because its ``__init__`` needs ``natsort`` and the data file does not."""
     spec = importlib.util.find_spec("champ_dataset")
     if spec is None or not spec.submodule_search_locations:
         raise ImportError(

@@ -364,9 +364,9 @@ class TransformersBackend(Backend):
     ) -> list[torch.Tensor]:
         """Run several continuations of one session in one forward, sharing its cached prefix.
 
-        The session's cache is copied and repeated along the batch; rows are right-padded and
-        masked, and row ``i``'s token ``j`` gets position ``len(session.ids) + j``, as when it is
-        fed alone. Returns float32 logits [len(rows[i]), V] per row; the session is unchanged.
+        The session's cache is copied and repeated along the batch, and rows are right-padded
+        and masked. Row ``i``'s token ``j`` gets position ``len(session.ids) + j``, as when it
+        is fed alone. Returns float32 logits [len(rows[i]), V] per row; the session is unchanged.
         """
         if not rows:
             return []

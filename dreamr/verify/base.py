@@ -57,8 +57,8 @@ class VerifierSession(ABC):
         """Judge several alternative proposals after the same ``prior_steps``.
 
         Verifiers that score with one forward override this to score all proposals in one
-        padded forward on the cached prefix; the verdicts equal those of ``verify`` one at a
-        time (up to floating-point summation order).
+        padded forward on the cached prefix. The verdicts equal those of ``verify`` one at a
+        time, up to floating-point summation order.
         """
         return [self.verify(prior_steps, proposal) for proposal in proposals]
 

@@ -146,7 +146,7 @@ class _LikelihoodSession(VerifierSession):
 
     def verify(self, prior_steps: Sequence[Step], proposal: Proposal) -> Verdict:
         # NOTE: this session is the verifier's own copy of the solution context, so an accepted
-        # step is prefilled again here although the scheduler's target session already holds it.
+        # step is prefilled again here although the scheduler's target session already contains it.
         self.context.sync([step.text for step in prior_steps])
         scored = self.context.backend.continuation_logprobs(self.context.session, proposal.step.text)
         return self.verifier.decide(scored)
