@@ -51,6 +51,8 @@ def validate_reason_config(cfg: DictConfig) -> None:
     check("logger.mode", lambda v: v in LOGGER_MODES, f"one of {list(LOGGER_MODES)}")
     check("data.limit", lambda v: v is None or (is_int(v) and v >= 1), "null or an integer >= 1")
     check("compare_baseline", lambda v: isinstance(v, bool), "true or false")
+    check("token_speculation", lambda v: v is None or isinstance(v, bool), "true or false")
+    check("num_assistant_tokens", lambda v: v is None or (is_int(v) and v >= 1), "an integer >= 1")
     check(
         "timeline_ids",
         lambda v: v is None or all(isinstance(item, str) for item in v),

@@ -25,6 +25,7 @@ from dreamr.data.datamodule import ProblemDataModule
 from dreamr.engine.base import ReasoningContext, Scheduler
 from dreamr.engine.module import ReasoningModule
 from dreamr.engine.target_only import TargetOnlyScheduler
+from dreamr.models.assisted import AssistedBackend
 from dreamr.models.backend import SamplingConfig
 from dreamr.models.loading import build_backend
 from dreamr.prompts import SolvePrompt
@@ -61,13 +62,18 @@ def build_context(cfg: DictConfig, needs_draft: bool) -> ReasoningContext:
     sampling = SamplingConfig(**OmegaConf.to_container(cfg.sampling))
     cache_dir = cfg.get("model_cache_dir")
     target = build_backend(instantiate(cfg.model.target), sampling, cfg.dtype, cache_dir)
+    token_speculation = bool(cfg.get("token_speculation", False))
     draft = verifier = None
-    if needs_draft:
+    if needs_draft or token_speculation:
         draft = build_backend(instantiate(cfg.model.draft), sampling, cfg.dtype, cache_dir)
+    if needs_draft:
         verifier = instantiate(cfg.verifier)
         verifier.bind(target)
+    step_writer = target
+    if token_speculation:
+        step_writer = AssistedBackend(target, draft, num_assistant_tokens=cfg.num_assistant_tokens)
     return ReasoningContext(
-        target=target,
+        target=step_writer,
         limits=StepLimits(**OmegaConf.to_container(cfg.limits)),
         prompt=SolvePrompt(**OmegaConf.to_container(cfg.prompt)),
         draft=draft,

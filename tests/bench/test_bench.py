@@ -100,3 +100,16 @@ def test_cli_runs(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "bench.json").exists()
     assert "speedup" in done.stdout + done.stderr
+
+
+def test_token_speculation_rows_both_ways(tmp_path):
+    report = run_bench(
+        bench_config(tmp_path, "token_speculation=[false,true]", "run=[target_only,sequential,fpsr]", "data.limit=1")
+    )
+    rows = {row["scheduler"]: row for row in report["rows"]}
+    assert list(rows) == ["target_only", "sequential", "fpsr", "target_only+tls", "sequential+tls", "fpsr+tls"]
+    assert rows["target_only+tls"]["speedup_vs_assisted_target_only"] == pytest.approx(1.0)
+    assert rows["target_only+tls"]["token_speculation"] is True
+    # target_only reads no draft counters, so the assistant's tokens are not in its row.
+    assert rows["target_only+tls"]["draft_tokens"] == 0
+    assert set(report["setup"]["solo_times_s"]) == {"plain", "token_speculation"}

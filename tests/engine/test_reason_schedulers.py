@@ -43,3 +43,13 @@ def test_failing_worker_is_recorded_as_problem_error(tmp_path, monkeypatch):
     assert summary["errors"] == 2
     errors = [json.loads(line) for line in (tmp_path / "errors.jsonl").read_text().splitlines()]
     assert sum(e["kind"] == "problem" for e in errors) == 2
+
+
+def test_token_speculation_keeps_greedy_output(tmp_path):
+    plain = tmp_path / "plain"
+    assisted = tmp_path / "assisted"
+    run_reason(tiny_config(plain, "scheduler=target_only", "data.limit=1"))
+    run_reason(tiny_config(assisted, "scheduler=target_only", "data.limit=1", "token_speculation=true"))
+    plain_steps = [step["text"] for step in read_results(plain)[0]["steps"]]
+    assisted_steps = [step["text"] for step in read_results(assisted)[0]["steps"]]
+    assert assisted_steps == plain_steps
