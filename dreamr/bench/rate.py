@@ -44,7 +44,7 @@ class RateVerifier(Verifier):
         return _RateSession(self, problem, judge)
 
     def draw(self, problem_id: str, index: int, text: str) -> float:
-        """The uniform number in [0, 1) that decides this proposal."""
+        """Return the uniform number in [0, 1) that decides this proposal."""
         digest = hashlib.sha256(f"{self.seed}\x00{problem_id}\x00{index}\x00{text}".encode()).digest()
         return int.from_bytes(digest[:8], "little") / 2**64
 

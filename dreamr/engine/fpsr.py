@@ -237,7 +237,7 @@ class _FPSRRun:
             result = self._next_result()
             task = result.task
             if task.id not in self.live:
-                continue  # cancelled: nobody waits for it any more
+                continue  # cancelled, so its result is no longer needed
             del self.live[task.id]
             if result.error is not None:
                 self.trace.emit("error", result.worker, task.index, repr(result.error))

@@ -102,7 +102,7 @@ class AssistedBackend(Backend):
     # Assisted step writing. -------------------------------------------------------------
 
     def _mirror(self, session: Session) -> Session:
-        """The assistant's session holding the same ids as ``session`` (created on first use)."""
+        """Return the assistant's session holding the same ids as ``session``, created on first use."""
         with self._lock:
             mirror = self._mirrors.get(id(session))
             if mirror is None:
@@ -180,7 +180,7 @@ class AssistedBackend(Backend):
 
     @torch.inference_mode()
     def _target_choices(self, session: Session, guesses: list[int]) -> list[int]:
-        """The target's greedy token after the session and after each guess: [len(guesses) + 1]."""
+        """Return the target's greedy token after the session and after each guess: [len(guesses) + 1]."""
         target = self.inner
         if session.cache_len >= len(session.ids) and session.next_logits is None:
             # The cache covers every id but the logits are gone: re-feed the last one.
