@@ -7,7 +7,9 @@ committed step, if the workers never compete for hardware, is:
 - ``target_only``: T, so the limit is 1 by definition;
 - ``sequential``: D + V + (1 - a) T: draft, check, and on a rejection the target's step;
 - ``lookahead`` with window K and checks in turn: a window commits E = (1 - a^K) / (1 - a)
-  steps (K when a = 1) and costs K D + E V + (1 - a^K) T, so E T / (K D + E V + (1 - a^K) T);
+  steps (K when a = 1) and costs K D + E V + (1 - a^K) T, so E T / (K D + E V + (1 - a^K) T).
+  With ``batch_verify`` the window's checks take one forward, which this still counts as E
+  checks, so there the limit is an underestimate;
 - ``fpsr``: max(D, V) + (1 - a) T. The draft streams steps while a separate worker checks
   them, and the fallback of a rejected step starts when the step is drafted, so a run of m
   steps ending in a rejection takes m max(D, V) + T; averaged over geometric runs (ratio of
