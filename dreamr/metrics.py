@@ -6,6 +6,9 @@ Definitions (one place for the whole project):
 - ``acceptance_rate``: accepted proposals / judged proposals; NaN when nothing was judged.
 - ``speedup``: baseline (``target_only``) wall time / method wall time, summed over the
   problems that both finished, measured in the same run on the same hardware.
+- ``cpu_speedup``: the same ratio of process CPU time (all threads). It is a proxy for machines
+  shared with other work, where wall time is inflated unevenly. For schedulers that run draft
+  and target in parallel it compares total compute, not latency.
 """
 
 from __future__ import annotations
@@ -32,7 +35,14 @@ _COUNT_STATES = (
     "baseline_target_tokens",
     "baseline_target_forward_passes",
 )
-_TIME_STATES = ("wall_time_s", "baseline_wall_time_s", "paired_wall_time_s", "paired_baseline_wall_time_s")
+_TIME_STATES = (
+    "wall_time_s",
+    "baseline_wall_time_s",
+    "paired_wall_time_s",
+    "paired_baseline_wall_time_s",
+    "paired_cpu_time_s",
+    "paired_baseline_cpu_time_s",
+)
 
 
 class ReasoningMetrics(Metric):
@@ -75,6 +85,10 @@ class ReasoningMetrics(Metric):
             if not record.get("error") and not baseline.get("error"):
                 self.paired_wall_time_s += method_time
                 self.paired_baseline_wall_time_s += base_time
+                method_cpu, base_cpu = record.get("cpu_time_s"), baseline.get("cpu_time_s")
+                if method_cpu is not None and base_cpu is not None:
+                    self.paired_cpu_time_s += float(method_cpu)
+                    self.paired_baseline_cpu_time_s += float(base_cpu)
 
     def progress(self) -> dict[str, float]:
         """Accuracy and acceptance on this rank so far, without syncing ranks (for progress bars)."""
@@ -110,6 +124,10 @@ class ReasoningMetrics(Metric):
         paired = float(self.paired_wall_time_s)
         summary["speedup"] = (
             float(self.paired_baseline_wall_time_s) / paired if baseline_problems and paired > 0 else math.nan
+        )
+        paired_cpu = float(self.paired_cpu_time_s)
+        summary["cpu_speedup"] = (
+            float(self.paired_baseline_cpu_time_s) / paired_cpu if paired_cpu > 0 else math.nan
         )
         return summary
 

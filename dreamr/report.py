@@ -18,6 +18,7 @@ _ROWS = (
     ("wall_time_s", "wall time (method) [s]", "{:.1f}"),
     ("baseline_wall_time_s", "wall time (target_only) [s]", "{:.1f}"),
     ("speedup", "speedup", "{:.2f}x"),
+    ("cpu_speedup", "speedup in process CPU time", "{:.2f}x"),
     ("proposals", "proposals judged", "{:d}"),
     ("accepted", "proposals accepted", "{:d}"),
     ("steps", "committed steps", "{:d}"),

@@ -29,6 +29,9 @@ class RunOutcome:
     correct: bool
     wall_time_s: float
     error: str | None = None
+    # CPU seconds of the whole process (all threads) while this run lasted. On a shared,
+    # loaded machine it moves far less than wall time, so its ratio is a load-robust proxy.
+    cpu_time_s: float | None = None
 
     def to_json(self, with_steps: bool = True) -> dict[str, Any]:
         trajectory = self.trajectory
@@ -37,6 +40,7 @@ class RunOutcome:
             "answer": self.answer,
             "correct": self.correct,
             "wall_time_s": round(self.wall_time_s, 4),
+            "cpu_time_s": None if self.cpu_time_s is None else round(self.cpu_time_s, 4),
             "error": self.error,
             "stop_reason": None if trajectory is None or trajectory.stop_reason is None else trajectory.stop_reason.value,
             "num_tokens": None if trajectory is None else trajectory.num_tokens,

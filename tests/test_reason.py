@@ -55,6 +55,8 @@ def test_tiny_run_writes_results_summary_and_plot(tmp_path):
     assert summary["acceptance_rate"] == pytest.approx(accepted / proposals)
     expected_speedup = sum(r["baseline"]["wall_time_s"] for r in records) / sum(r["wall_time_s"] for r in records)
     assert summary["speedup"] == pytest.approx(expected_speedup, rel=1e-3)
+    expected_cpu = sum(r["baseline"]["cpu_time_s"] for r in records) / sum(r["cpu_time_s"] for r in records)
+    assert summary["cpu_speedup"] == pytest.approx(expected_cpu, rel=1e-3)
     assert (tmp_path / "run.png").stat().st_size > 0
     assert (tmp_path / "trace.jsonl").exists()
     assert OmegaConf.load(tmp_path / "config_resolved.yaml").data.limit == 2

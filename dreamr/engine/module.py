@@ -94,6 +94,7 @@ class ReasoningModule(L.LightningModule):
 
     def _run(self, scheduler: Scheduler, problem: Problem) -> RunOutcome:
         start = time.perf_counter()
+        cpu_start = time.process_time()
         try:
             if problem.images:
                 raise NotImplementedError(
@@ -105,10 +106,13 @@ class ReasoningModule(L.LightningModule):
             logger.error("Problem %s failed under %s: %s", problem.id, scheduler.name, error)
             detail = "".join(traceback.format_exception_only(type(error), error)).strip()
             logger.debug("%s", traceback.format_exc())
-            return RunOutcome(scheduler.name, None, None, False, elapsed, error=detail)
+            cpu = time.process_time() - cpu_start
+            return RunOutcome(scheduler.name, None, None, False, elapsed, error=detail, cpu_time_s=cpu)
         elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu_start
         answer = extract_boxed(trajectory.text)
-        return RunOutcome(scheduler.name, trajectory, answer, answers_match(answer, problem.answer), elapsed)
+        correct = answers_match(answer, problem.answer)
+        return RunOutcome(scheduler.name, trajectory, answer, correct, elapsed, cpu_time_s=cpu)
 
     def transfer_batch_to_device(self, batch, device, dataloader_idx):
         # Problems are text; each backend tokenizes and places tensors itself.
