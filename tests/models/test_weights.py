@@ -1,6 +1,7 @@
 import hashlib
 
 import pytest
+import torch
 
 from dreamr.models.weights import (
     ChunkedGGUF,
@@ -54,3 +55,33 @@ def test_assembly_matches_concatenated_chunks(tmp_path):
 def test_chunks_come_in_package_order(draft_source):
     files = chunk_files(draft_source.spec())
     assert [path.parent.parent.name for path in files] == [p.replace("-", "_") for p in DRAFT_PACKAGES]
+
+
+def test_truncated_weights_raise_clear_error(tmp_path, draft_source):
+    from dreamr.models.loading import PretrainedModel, build_backend
+
+    converted = draft_source.folder(None)
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"):
+        (tmp_path / name).write_bytes((converted / name).read_bytes())
+    with (converted / "model.safetensors").open("rb") as handle:
+        (tmp_path / "model.safetensors").write_bytes(handle.read(100_000))
+    with pytest.raises(WeightsError) as error:
+        build_backend(PretrainedModel(path=str(tmp_path)))
+    assert str(tmp_path) in str(error.value)
+
+
+def test_missing_local_folder_raises(tmp_path):
+    from dreamr.models.loading import PretrainedModel, build_backend
+
+    with pytest.raises(WeightsError, match="does not exist"):
+        build_backend(PretrainedModel(path=str(tmp_path / "nowhere")))
+
+
+@pytest.mark.slow
+def test_damaged_cached_conversion_is_rebuilt(tmp_path, draft_source):
+    folder = draft_source.folder(tmp_path)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100_000])
+    model, _ = draft_source.load(torch.bfloat16, tmp_path)
+    assert weights.stat().st_size > 100_000_000
+    assert sum(p.numel() for p in model.parameters()) > 400_000_000
