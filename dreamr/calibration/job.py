@@ -9,7 +9,9 @@ Outputs in the run directory:
 - ``calibration.png``: the per-threshold curves and the ROC curve.
 
 ``calibration.json`` is also copied to ``<calibration.save_dir>/<verifier>.json``, where
-``verifier.alpha=auto`` finds it.
+``verifier.alpha=auto`` finds it. A composite verifier (``hybrid``) also scores its parts on
+the same steps: each part gets the same outputs in ``part-<name>/`` and its own saved
+calibration, so one run compares the hybrid with CPN and likelihood alone.
 """
 
 from __future__ import annotations
@@ -125,15 +127,58 @@ def run_calibrate(cfg: DictConfig) -> CalibrationResult:
     verifier: Verifier = instantiate(cfg.verifier)
     verifier.bind(target)
 
-    # Step 2: score every step.
+    # Step 2: score every step; a composite verifier's parts keep their verdicts too.
+    parts = verifier.parts()
+    for part in parts.values():
+        part.stats.history = []
     start = time.perf_counter()
     verdicts = score_examples(verifier, examples, section.batch_size)
     elapsed = time.perf_counter() - start
+    part_verdicts = {name: part.stats.history or [] for name, part in parts.items()}
+    for name, recorded in part_verdicts.items():
+        if len(recorded) != len(examples):
+            raise RuntimeError(f"part '{name}' recorded {len(recorded)} verdicts for {len(examples)} steps")
     with (output_dir / "scores.jsonl").open("w", encoding="utf-8") as handle:
-        for example, verdict in zip(examples, verdicts, strict=True):
-            handle.write(json.dumps({**example.to_json(), "verdict": verdict.to_json()}) + "\n")
+        for index, (example, verdict) in enumerate(zip(examples, verdicts, strict=True)):
+            record = {**example.to_json(), "verdict": verdict.to_json()}
+            if parts:
+                record["parts"] = {name: recorded[index].to_json() for name, recorded in part_verdicts.items()}
+            handle.write(json.dumps(record) + "\n")
 
-    # Step 3: curves, the chosen threshold and the saved calibration.
+    # Step 3: curves, the chosen threshold and the saved calibration, for the verifier and
+    # for each of its parts on the same steps.
+    context = {"target": target.name, "elapsed": elapsed, "section": section}
+    result = summarize(verifier, verdicts, examples, context, output_dir)
+    part_results = {
+        name: summarize(part, part_verdicts[name], examples, context, output_dir / f"part-{name}")
+        for name, part in parts.items()
+    }
+    if part_results:
+        result.saved.extra["parts"] = {
+            name: {
+                "roc_auc": part.saved.roc_auc,
+                "roc_auc_by_source": part.saved.extra["roc_auc_by_source"],
+                "threshold": part.saved.threshold,
+                "chosen": part.saved.extra["chosen"],
+            }
+            for name, part in part_results.items()
+        }
+        result.saved.save(output_dir / "calibration.json")
+    if section.get("save_dir"):
+        for name, item in {verifier.name: result, **part_results}.items():
+            item.saved.save(Path(section.save_dir) / f"{name}.json")
+    OmegaConf.save(cfg, output_dir / "config_resolved.yaml", resolve=True)
+    for item in [result, *part_results.values()]:
+        logger.info("\n%s\nresults: %s", format_calibration(item.saved, item.chosen), item.output_dir)
+    return result
+
+
+def summarize(
+    verifier: Verifier, verdicts: list[Verdict], examples: list[LabelledStep], context: dict, output_dir: Path
+) -> CalibrationResult:
+    """Compute curves and the chosen threshold; write calibration.json, the table and the plot."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    section = context["section"]
     scores = [verdict.score for verdict in verdicts]
     labels = [example.label for example in examples]
     bounds = type(verifier).alpha_bounds
@@ -146,7 +191,7 @@ def run_calibrate(cfg: DictConfig) -> CalibrationResult:
     saved = SavedCalibration(
         verifier=verifier.name,
         settings=verifier.calibration_settings(),
-        target=target.name,
+        target=context["target"],
         threshold=None if chosen is None else chosen.threshold,
         precision_goal=float(section.precision),
         roc_auc=curves.roc_auc,
@@ -156,19 +201,15 @@ def run_calibrate(cfg: DictConfig) -> CalibrationResult:
             "positives": curves.positives,
             "negatives": curves.negatives,
             "unscored": curves.unscored,
-            "verifier_failures": verifier.stats.failures,
+            "verifier_failures": sum(verdict.reason != verifier.name for verdict in verdicts),
             "chosen": None if chosen is None else chosen.__dict__,
-            "scoring_time_s": round(elapsed, 2),
+            "scoring_time_s": round(context["elapsed"], 2),
             "data": OmegaConf.to_container(section, resolve=True),
         },
     )
     saved.save(output_dir / "calibration.json")
-    if section.get("save_dir"):
-        saved.save(Path(section.save_dir) / f"{verifier.name}.json")
     write_threshold_table(curves.rows, output_dir / "thresholds.csv")
     plot_calibration(curves, chosen, verifier.name, output_dir / "calibration.png")
-    OmegaConf.save(cfg, output_dir / "config_resolved.yaml", resolve=True)
-    logger.info("\n%s\nresults: %s", format_calibration(saved, chosen), output_dir)
     return CalibrationResult(saved, curves, chosen, output_dir)
 
 

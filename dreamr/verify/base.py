@@ -18,16 +18,23 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class VerifierStats:
-    """Counts of one verifier: judged proposals, accepted ones and failures by reason."""
+    """Counts of one verifier: judged proposals, accepted ones and failures by reason.
+
+    Set ``history`` to a list to also keep every verdict in the order it was recorded (a
+    calibration does this to read the scores of a composite verifier's parts).
+    """
 
     judged: int = 0
     accepted: int = 0
     failures: int = 0
+    history: list[Verdict] | None = None
 
     def record(self, verdict: Verdict, failed: bool) -> None:
         self.judged += 1
         self.accepted += int(verdict.accept)
         self.failures += int(failed)
+        if self.history is not None:
+            self.history.append(verdict)
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,10 @@ class Verifier(ABC):
         low, high, high_inclusive = cls.alpha_bounds
         closing = "]" if high_inclusive else ")"
         return f"a number in [{low:g}, {high:g}{closing} or 'auto' (the threshold of a saved calibration)"
+
+    def parts(self) -> dict[str, Verifier]:
+        """Verifiers this one combines, by name; a calibration scores them on the same steps."""
+        return {}
 
     def calibration_settings(self) -> dict[str, Any]:
         """Settings besides ``alpha`` that change this verifier's score; a saved calibration is

@@ -92,6 +92,9 @@ class HybridVerifier(Verifier):
             settings.update(judge_weight=self.judge_weight, likelihood_weight=self.likelihood_weight)
         return settings
 
+    def parts(self) -> dict[str, Verifier]:
+        return {self.cpn.name: self.cpn, self.likelihood.name: self.likelihood}
+
     def bind(self, target: Backend) -> None:
         self._target = target
         self.cpn.bind(target)
