@@ -80,6 +80,7 @@ class FPSRScheduler(Scheduler):
         probe_tokens: int = 8,
         min_overlap_gain: float = 0.05,
         close_timeout_s: float = 120.0,
+        probe_rounds: int = 2,
     ) -> None:
         problems = []
         if not isinstance(window, int) or window < 1:
@@ -92,6 +93,8 @@ class FPSRScheduler(Scheduler):
             problems.append(f"scheduler.probe_tokens={probe_tokens!r}: expected an integer >= 1")
         if not 0.0 <= min_overlap_gain < 1.0:
             problems.append(f"scheduler.min_overlap_gain={min_overlap_gain!r}: expected a number in [0, 1)")
+        if not isinstance(probe_rounds, int) or probe_rounds < 1:
+            problems.append(f"scheduler.probe_rounds={probe_rounds!r}: expected an integer >= 1")
         if close_timeout_s <= 0:
             problems.append(f"scheduler.close_timeout_s={close_timeout_s!r}: expected a number > 0")
         if problems:
@@ -102,6 +105,7 @@ class FPSRScheduler(Scheduler):
         self.probe_tokens = probe_tokens
         self.min_overlap_gain = min_overlap_gain
         self.close_timeout_s = close_timeout_s
+        self.probe_rounds = probe_rounds
         self.plan: Placement | None = None
 
     def prepare(self, context: ReasoningContext) -> None:
@@ -117,6 +121,7 @@ class FPSRScheduler(Scheduler):
             self.threads,
             self.probe_tokens,
             self.min_overlap_gain,
+            self.probe_rounds,
         )
         logger.info("FPSR placement: %s (%s)", self.plan.mode.value, self.plan.reason)
 

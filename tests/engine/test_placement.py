@@ -6,7 +6,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from dreamr.engine.placement import PlacementMode, plan_placement, split_threads
+from dreamr.engine.placement import OverlapProbe, PlacementMode, plan_placement, split_threads
 from tests.conftest import CONF
 
 
@@ -64,3 +64,13 @@ def test_bench_gpu_preset_composes():
     assert cfg.model.draft.hidden_size == 896
     assert cfg.verifier._target_.endswith("RateVerifier")
     assert cfg.fixed_step_tokens == 64
+
+
+def test_implausible_probe_gain_falls_back_to_serial(tiny_target, tiny_draft, monkeypatch):
+    # Two tasks sharing one thread budget cannot finish 90% faster together than in turn.
+    monkeypatch.setattr(
+        "dreamr.engine.placement.probe_overlap", lambda *args: OverlapProbe(serial_s=10.0, overlapped_s=1.0)
+    )
+    plan = plan_placement("auto", tiny_draft, tiny_target)
+    assert plan.mode is PlacementMode.SERIAL
+    assert "disturbed" in plan.reason
