@@ -52,7 +52,7 @@ class HybridVerifier(Verifier):
         cpn: CPNVerifier,
         likelihood: LikelihoodVerifier,
         alpha: float | str = 0.0,
-        mode: str = "all",
+        mode: str = "sum",
         judge_weight: float = 1.0,
         likelihood_weight: float = 1.0,
         calibration: str | None = None,
