@@ -103,14 +103,19 @@ def _row(threshold: float, scores: Sequence[float], labels: Sequence[bool], posi
     )
 
 
-def choose_threshold(rows: Sequence[ThresholdRow], precision_goal: float) -> ThresholdRow | None:
+def choose_threshold(
+    rows: Sequence[ThresholdRow], precision_goal: float, min_accepted: int = 1
+) -> ThresholdRow | None:
     """Return the row with the highest acceptance whose precision reaches ``precision_goal``.
 
     Precision is not monotonic in the threshold, so this scans every row; among equal
-    acceptance the lowest threshold wins. None when no threshold that accepts anything
-    reaches the goal.
+    acceptance the lowest threshold wins. Rows accepting fewer than ``min_accepted`` steps
+    are skipped, because a precision measured on one or two steps says little. None when no
+    row qualifies.
     """
-    reached = [row for row in rows if row.accepted > 0 and row.precision >= precision_goal]
+    if min_accepted < 1:
+        raise ValueError(f"calibration.min_accepted must be >= 1, got {min_accepted}")
+    reached = [row for row in rows if row.accepted >= min_accepted and row.precision >= precision_goal]
     if not reached:
         return None
     return max(reached, key=lambda row: (row.acceptance, -row.threshold))

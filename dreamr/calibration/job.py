@@ -71,6 +71,9 @@ def validate_calibrate_config(cfg: DictConfig) -> None:
     for key in ("gsm8k_problems", "gsm8k_offset", "champ_solutions", "champ_max_positives", "seed"):
         if not is_count(section.get(key)):
             problems.append(f"calibration.{key}={section.get(key)!r}: expected an integer >= 0")
+    min_accepted = section.get("min_accepted", 1)
+    if not is_count(min_accepted) or min_accepted < 1:
+        problems.append(f"calibration.min_accepted={min_accepted!r}: expected an integer >= 1")
     batch_size = section.get("batch_size")
     if not is_count(batch_size) or batch_size < 1:
         problems.append(f"calibration.batch_size={batch_size!r}: expected an integer >= 1")
@@ -183,7 +186,7 @@ def summarize(
     labels = [example.label for example in examples]
     bounds = type(verifier).alpha_bounds
     curves = compute_curves(scores, labels, lowest_threshold=None if bounds is None else bounds[0])
-    chosen = choose_threshold(curves.rows, section.precision)
+    chosen = choose_threshold(curves.rows, section.precision, section.get("min_accepted", 1))
     per_source = {}
     for source in sorted({example.source for example in examples}):
         picked = [i for i, example in enumerate(examples) if example.source == source]

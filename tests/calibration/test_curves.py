@@ -56,3 +56,13 @@ def test_lowest_threshold_respects_alpha_bound():
 
 def test_single_class_has_no_auc():
     assert math.isnan(compute_curves([0.1, 0.2], [True, True]).roc_auc)
+
+
+def test_min_accepted_skips_thin_thresholds():
+    # Only the top score (one correct step) reaches precision 1.0.
+    curves = compute_curves([0.9, 0.8, 0.7, 0.6], [True, False, True, False])
+    assert choose_threshold(curves.rows, 1.0).accepted == 1
+    assert choose_threshold(curves.rows, 1.0, min_accepted=2) is None
+    assert choose_threshold(curves.rows, 0.6, min_accepted=2).accepted == 3
+    with pytest.raises(ValueError, match="min_accepted"):
+        choose_threshold(curves.rows, 0.9, min_accepted=0)

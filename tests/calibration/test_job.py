@@ -69,6 +69,7 @@ def test_calibrate_then_reason_with_auto_alpha(tmp_path):
         ("calibration.precision=1.5", "calibration.precision"),
         ("calibration.batch_size=0", "calibration.batch_size"),
         ("calibration.gsm8k_problems=-1", "calibration.gsm8k_problems"),
+        ("calibration.min_accepted=0", "calibration.min_accepted"),
     ],
 )
 def test_invalid_calibration_values_name_path(tmp_path, override, path):
