@@ -49,6 +49,8 @@ class SweepRow:
     speedup: float
     wall_time_s: float
     baseline_wall_time_s: float
+    target_tokens: int  # tokens the target wrote itself (fallback steps)
+    draft_tokens: int
     verifier_failures: int
 
 
@@ -102,6 +104,8 @@ def read_run(run_dir: Path, key: str, baseline_dir: Path | None = None) -> Sweep
         speedup=speedup,
         wall_time_s=_number(summary.get("wall_time_s")),
         baseline_wall_time_s=baseline_time,
+        target_tokens=int(summary.get("target_tokens", 0)),
+        draft_tokens=int(summary.get("draft_tokens", 0)),
         verifier_failures=int(summary.get("verifier_failures", 0)),
     )
 
@@ -170,16 +174,18 @@ def format_sweep(rows: list[SweepRow], key: str = "verifier.alpha") -> str:
     """Render the rows as a Markdown table."""
     header = (
         f"| run | {key} | verifier | problems | accuracy | target_only accuracy | acceptance | "
-        "speedup | wall time [s] | target_only wall time [s] | verifier failures |"
+        "speedup | wall time [s] | target_only wall time [s] | target tokens | draft tokens | "
+        "verifier failures |"
     )
-    lines = [header, "|" + "---|" * 11]
+    lines = [header, "|" + "---|" * 13]
     for row in rows:
         value = row.value if isinstance(row.value, str) or row.value is None else f"{row.value:g}"
         lines.append(
             f"| {row.run} | {value} | {row.verifier} | {row.problems} | {_cell(row.accuracy, '{:.3f}')} | "
             f"{_cell(row.baseline_accuracy, '{:.3f}')} | {_cell(row.acceptance_rate, '{:.3f}')} | "
             f"{_cell(row.speedup, '{:.2f}x')} | {_cell(row.wall_time_s, '{:.1f}')} | "
-            f"{_cell(row.baseline_wall_time_s, '{:.1f}')} | {row.verifier_failures} |"
+            f"{_cell(row.baseline_wall_time_s, '{:.1f}')} | {row.target_tokens} | {row.draft_tokens} | "
+            f"{row.verifier_failures} |"
         )
     return "\n".join(lines)
 
@@ -205,10 +211,16 @@ def plot_sweep(rows: list[SweepRow], path: Path, key: str = "verifier.alpha") ->
     rate_axis.set_xlabel(key)
     rate_axis.set_ylim(-0.02, 1.02)
     rate_axis.legend(loc="best")
-    speed_axis.plot(values, [row.speedup for row in points], marker="o", color="#2ca02c")
-    speed_axis.axhline(1.0, color="#999999", linestyle=":")
+    speedups = [row.speedup for row in points]
+    if all(math.isnan(value) for value in speedups):
+        # Runs made without a baseline: show what they cost instead of an empty panel.
+        speed_axis.plot(values, [row.wall_time_s / max(row.problems, 1) for row in points], marker="o")
+        speed_axis.set_ylabel("wall time per problem [s] (no target_only baseline)")
+    else:
+        speed_axis.plot(values, speedups, marker="o", color="#2ca02c")
+        speed_axis.axhline(1.0, color="#999999", linestyle=":")
+        speed_axis.set_ylabel("speedup over target_only")
     speed_axis.set_xlabel(key)
-    speed_axis.set_ylabel("speedup over target_only")
     figure.tight_layout()
     path = Path(path)
     figure.savefig(path, dpi=100)

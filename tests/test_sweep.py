@@ -37,6 +37,7 @@ def test_rows_sorted_by_value_with_own_speedup(tmp_path):
     assert rows[0].acceptance_rate == 0.8
     table = format_sweep(rows)
     assert "| 1 | 0.5 | cpn | 2 | 0.500 |" in table
+    assert table.splitlines()[0].count("|") == table.splitlines()[2].count("|")
     written = write_sweep(rows, tmp_path)
     assert all(path.exists() for path in written)
     with (tmp_path / "sweep.csv").open() as handle:
