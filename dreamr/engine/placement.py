@@ -1,10 +1,10 @@
 """Where a concurrent scheduler runs its workers: at once on their own hardware, or in turn.
 
 Overlapping draft and target work pays only when the two do not compete for the same
-compute. Measured on a 2-core CPU with the Qwen2.5-Coder 0.5B/1.5B pair (bf16,
-transformers 5.25, torch 2.13), a draft step beside a target check with one core each took
-5.2 s against 3.7 s for the two in turn with both cores, and a second live OpenMP thread
-team slows every 2-thread op by about 20%. So ``plan_placement`` picks:
+compute. This was measured on a 2-core CPU with the Qwen2.5-Coder 0.5B/1.5B pair (bf16,
+transformers 5.25, torch 2.13). A draft step beside a target check with one core each took
+5.2 s, against 3.7 s for the two in turn with both cores. A second live OpenMP thread team
+also slowed every 2-thread op by about 20%. So ``plan_placement`` picks:
 
 - ``threads`` with no probe when draft and target sit on different CUDA devices, or on one
   CUDA device (each worker then gets its own CUDA stream);
@@ -43,7 +43,7 @@ PROBE_TEXT = "Natalia sold clips to 48 of her friends in April, and then she sol
 
 
 class PlacementMode(str, Enum):  # noqa: UP042 - the types.py enums use the same form
-    """How the workers of a concurrent scheduler share the hardware."""
+    """Mode of sharing the hardware between the workers of a concurrent scheduler."""
 
     AUTO = "auto"
     SERIAL = "serial"

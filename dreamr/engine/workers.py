@@ -1,7 +1,7 @@
 """Workers of a concurrent scheduler: lanes that run tasks, and sessions kept in step with a prefix.
 
 A ``Lane`` runs one task at a time, in the order submitted. ``ThreadLane`` runs them on its
-own OS thread, with its own torch thread count and, on a GPU, its own CUDA stream;
+own OS thread, with its own torch thread count and, on a GPU, its own CUDA stream.
 ``InlineLane`` runs each task in the caller's thread at submission, so the same scheduler
 code also runs strictly one task after another. Either way each finished task is posted as
 a ``TaskResult`` to a queue that the scheduler's coordinator reads, and the lane emits
@@ -51,7 +51,7 @@ class WorkerError(RuntimeError):
 
 @dataclass(frozen=True)
 class TaskResult:
-    """What a lane posts when a task ends: the value, or the error it raised."""
+    """Outcome a lane posts when a task ends: the value, or the error it raised."""
 
     task: Task
     worker: str
@@ -156,9 +156,9 @@ class ThreadLane(Lane):
 class Piece:
     """A step in some context, committed or speculative, with a label unique in its problem.
 
-    ``token_ids`` are the ids of the backend that wrote the step (``writer``): a session of
+    ``token_ids`` are the ids of the backend that wrote the step (``writer``). A session of
     that same backend appends them as they are, so its context is token for token what
-    writing the step left there; any other backend re-encodes ``step.text``.
+    writing the step left there. Any other backend re-encodes ``step.text``.
     """
 
     label: str
