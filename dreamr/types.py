@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Origin(str, Enum):
+class Origin(StrEnum):
     """Author of a committed step."""
 
     DRAFT = "draft"
     TARGET = "target"
 
 
-class StopReason(str, Enum):
+class StopReason(StrEnum):
     """Cause of the end of a step or of a whole trajectory."""
 
     DELIMITER = "delimiter"

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import tomllib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import tomllib
 
 from dreamr.steps import gsm8k_final_answer
 from dreamr.types import Problem
