@@ -16,11 +16,11 @@ BOXED = "\\boxed{"
 
 @dataclass(frozen=True)
 class StepLimits:
-    """Where steps and trajectories end.
+    """Limits that end steps and trajectories.
 
-    ``delimiter`` ends a step (kept at the end of the step's text); ``answer_marker`` ends the
-    step and the trajectory once the text after it is complete (for ``\\boxed{`` that is the
-    closing brace); ``max_step_tokens`` caps one step and ``max_new_tokens`` the trajectory.
+    ``delimiter`` ends a step and stays at the end of the step's text. ``answer_marker`` ends the
+    step and the trajectory once the text after it is complete, which for ``\\boxed{`` means its
+    closing brace. ``max_step_tokens`` caps one step and ``max_new_tokens`` the trajectory.
     """
 
     delimiter: str = "\n\n"
@@ -112,7 +112,7 @@ def gsm8k_final_answer(worked_answer: str) -> str:
     """Return the number after ``####`` in a GSM8K worked answer, without thousands commas."""
     match = _GSM_FINAL.search(worked_answer)
     if match is None:
-        raise ValueError(f"no '#### <answer>' line in GSM8K answer: {worked_answer[-80:]!r}")
+        raise ValueError(f"missing '#### <answer>' line in GSM8K worked answer: {worked_answer[-80:]!r}")
     return match.group(1).replace(",", "").strip()
 
 

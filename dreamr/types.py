@@ -68,7 +68,7 @@ class Verdict:
     """A verifier's judgement of one proposal.
 
     ``score`` is on the verifier's own scale (CPN: probability in [0, 1]); it is NaN when
-    the verifier could not score, and ``reason`` then says why (for example ``no_evidence``).
+    the verifier could not score, and ``reason`` then gives the cause (for example ``no_evidence``).
     """
 
     accept: bool
@@ -84,7 +84,7 @@ class Step:
     """A committed step of a trajectory.
 
     For a fallback step (``origin == TARGET`` under a speculative scheduler), ``rejected``
-    holds the draft's rejected text and ``verdict`` its judgement.
+    contains the draft's rejected text and ``verdict`` its judgement.
     """
 
     text: str

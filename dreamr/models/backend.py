@@ -1,7 +1,7 @@
 """Text-in, text-out model backends with a per-problem KV-cache session.
 
 Draft and target exchange text only: each backend tokenizes for itself, so pairs with
-different tokenizers and chat templates work. A ``Session`` holds one problem's token ids
+different tokenizers and chat templates work. A ``Session`` contains one problem's token ids
 and the KV cache that covers a prefix of them; appending a step feeds only the new tokens.
 """
 
@@ -121,12 +121,12 @@ class Backend(ABC):
 
     @abstractmethod
     def fork(self, session: Session) -> Session:
-        """An independent copy of the session sharing nothing mutable with it."""
+        """Copy the session so that the copy shares nothing mutable with it."""
 
     @property
     @abstractmethod
     def tokenizer(self):
-        """The backend's Hugging Face tokenizer."""
+        """Return the backend's Hugging Face tokenizer."""
 
 
 class TransformersBackend(Backend):

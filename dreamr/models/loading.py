@@ -158,7 +158,7 @@ def _load_pretrained(path: str, dtype: torch.dtype, local_only: bool):
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=local_only)
     except (OSError, ValueError, RuntimeError, SafetensorError) as error:
         raise WeightsError(
-            f"Cannot load model from '{path}': {error}. Check that the folder holds a complete "
+            f"Cannot load model from '{path}': {error}. Check that the folder contains a complete "
             "transformers checkpoint (config.json, weights, tokenizer), or for a hub id that "
             "this machine reaches a hub."
         ) from error

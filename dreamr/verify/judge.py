@@ -2,7 +2,7 @@
 
 Checking a proposal costs a prefill of the proposal and the judge question only: the
 problem and the steps before the proposal stay in the judge session's KV cache. When the
-prior steps differ from what the cache holds (a rolled-back speculative step), the cache is
+prior steps differ from what the cache contains (a rolled-back speculative step), the cache is
 cropped back to the longest common prefix of steps.
 """
 
