@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from numbers import Real
 from typing import Any
 
+from dreamr.calibration.saved import calibrated_alpha
 from dreamr.models.backend import Backend
 from dreamr.types import GeneratedStep, Origin, Problem, Proposal, Step, StopReason, Verdict
 
@@ -86,6 +87,24 @@ class Verifier(ABC):
 
     def __init__(self) -> None:
         self.stats = VerifierStats()
+        self._target: Backend | None = None
+
+    def target(self, needed_by: str) -> Backend:
+        """The bound target backend; ``needed_by`` names the call that needs it."""
+        if self._target is None:
+            raise RuntimeError(f"{type(self).__name__}.bind(target) must be called before {needed_by}()")
+        return self._target
+
+    def resolve_alpha(self, target: Backend) -> None:
+        """Replace ``alpha="auto"`` with the threshold of the saved calibration.
+
+        Reads ``self.calibration`` (a path, or None for ``calibrations/<name>.json``) and
+        checks that it was made for this verifier, its settings and ``target``.
+        """
+        if getattr(self, "alpha", None) == "auto":
+            self.alpha = calibrated_alpha(
+                getattr(self, "calibration", None), self.name, self.calibration_settings(), target.name
+            )
 
     @classmethod
     def alpha_problem(cls, value: Any) -> str | None:

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 
 import torch
 
-from dreamr.calibration.saved import calibrated_alpha
 from dreamr.models.backend import Backend
 from dreamr.prompts import JudgePrompt
 from dreamr.types import Problem, Proposal, Step, Verdict
@@ -105,7 +104,6 @@ class CPNVerifier(Verifier):
         self.prompt = prompt or JudgePrompt()
         self.positive_ids: list[int] = []
         self.negative_ids: list[int] = []
-        self._target: Backend | None = None
 
     def calibration_settings(self) -> dict:
         return {
@@ -124,27 +122,22 @@ class CPNVerifier(Verifier):
                 f"Positive and negative labels share token ids {sorted(overlap)}; "
                 "choose label words that differ in their first token."
             )
-        if self.alpha == "auto":
-            self.alpha = calibrated_alpha(
-                self.calibration, self.name, self.calibration_settings(), target.name
-            )
+        self.resolve_alpha(target)
 
     def open(self, problem: Problem) -> VerifierSession:
-        if self._target is None:
-            raise RuntimeError("CPNVerifier.bind(target) must be called before open()")
-        return _CPNSession(self, JudgeContext(self._target, self.prompt, problem))
+        target = self.target("open")
+        return _CPNSession(self, JudgeContext(target, self.prompt, problem))
 
     def verify_batch(self, requests: Sequence[VerifyRequest]) -> list[Verdict]:
         """Judge several requests with one padded forward of their whole judge prompts."""
-        if self._target is None:
-            raise RuntimeError("CPNVerifier.bind(target) must be called before verify_batch()")
+        target = self.target("verify_batch")
         rows = [
-            JudgeContext(self._target, self.prompt, request.problem).token_ids(
+            JudgeContext(target, self.prompt, request.problem).token_ids(
                 request.prior_steps, request.proposal
             )
             for request in requests
         ]
-        logits = self._target.forward_batch(rows)
+        logits = target.forward_batch(rows)
         return [self.decide(torch.log_softmax(row[-1], dim=-1)) for row in logits]
 
     def decide(self, logprobs: torch.Tensor) -> Verdict:

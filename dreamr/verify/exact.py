@@ -59,15 +59,13 @@ class ExactVerifier(Verifier):
         elif not isinstance(limits, StepLimits):
             limits = StepLimits(**dict(limits))
         self.limits = limits
-        self._target: Backend | None = None
 
     def bind(self, target: Backend) -> None:
         self._target = target
 
     def open(self, problem: Problem) -> VerifierSession:
-        if self._target is None:
-            raise RuntimeError("ExactVerifier.bind(target) must be called before open()")
-        return _ExactSession(self, SolutionContext(self._target, self.prompt, problem))
+        target = self.target("open")
+        return _ExactSession(self, SolutionContext(target, self.prompt, problem))
 
     def decide(self, proposal_text: str, reference: str | None) -> Verdict:
         """Compare the proposal with the target's step ``reference`` and count the verdict."""

@@ -23,7 +23,6 @@ from collections.abc import Sequence
 
 import torch
 
-from dreamr.calibration.saved import calibrated_alpha
 from dreamr.models.backend import Backend
 from dreamr.types import Problem, Proposal, Step, Verdict
 from dreamr.verify.base import Verifier, VerifierSession, VerifyRequest
@@ -78,7 +77,6 @@ class HybridVerifier(Verifier):
         self.judge_weight = judge_weight
         self.likelihood_weight = likelihood_weight
         self.calibration = calibration
-        self._target: Backend | None = None
 
     def calibration_settings(self) -> dict:
         settings = {
@@ -99,14 +97,10 @@ class HybridVerifier(Verifier):
         self._target = target
         self.cpn.bind(target)
         self.likelihood.bind(target)
-        if self.alpha == "auto":
-            self.alpha = calibrated_alpha(
-                self.calibration, self.name, self.calibration_settings(), target.name
-            )
+        self.resolve_alpha(target)
 
     def open(self, problem: Problem) -> VerifierSession:
-        if self._target is None:
-            raise RuntimeError("HybridVerifier.bind(target) must be called before open()")
+        self.target("open")
         return _HybridSession(self, self.cpn.open(problem), self.likelihood.open(problem))
 
     def combine(self, judge: Verdict, likelihood: Verdict) -> Verdict:
@@ -133,16 +127,15 @@ class HybridVerifier(Verifier):
 
     def verify_batch(self, requests: Sequence[VerifyRequest]) -> list[Verdict]:
         """Score several requests with one padded forward per part (judge, likelihood)."""
-        if self._target is None:
-            raise RuntimeError("HybridVerifier.bind(target) must be called before verify_batch()")
+        target = self.target("verify_batch")
         judge_rows = [
-            JudgeContext(self._target, self.cpn.prompt, request.problem).token_ids(
+            JudgeContext(target, self.cpn.prompt, request.problem).token_ids(
                 request.prior_steps, request.proposal
             )
             for request in requests
         ]
-        judge_logits = self._target.forward_batch(judge_rows)
-        scored = batch_continuations(self._target, self.likelihood.prompt, requests)
+        judge_logits = target.forward_batch(judge_rows)
+        scored = batch_continuations(target, self.likelihood.prompt, requests)
         return [
             self.combine(
                 self.cpn.decide(torch.log_softmax(logits[-1], dim=-1)), self.likelihood.decide(part)

@@ -26,7 +26,6 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from dreamr.calibration.saved import calibrated_alpha
 from dreamr.models.backend import Backend, ContinuationLogprobs
 from dreamr.prompts import SolvePrompt
 from dreamr.types import Problem, Proposal, Step, Verdict
@@ -73,22 +72,17 @@ class LikelihoodVerifier(Verifier):
         self.mode = mode
         self.prompt = solve_prompt_from(prompt)
         self.calibration = calibration
-        self._target: Backend | None = None
 
     def calibration_settings(self) -> dict:
         return {"mode": self.mode}
 
     def bind(self, target: Backend) -> None:
         self._target = target
-        if self.alpha == "auto":
-            self.alpha = calibrated_alpha(
-                self.calibration, self.name, self.calibration_settings(), target.name
-            )
+        self.resolve_alpha(target)
 
     def open(self, problem: Problem) -> VerifierSession:
-        if self._target is None:
-            raise RuntimeError("LikelihoodVerifier.bind(target) must be called before open()")
-        return _LikelihoodSession(self, SolutionContext(self._target, self.prompt, problem))
+        target = self.target("open")
+        return _LikelihoodSession(self, SolutionContext(target, self.prompt, problem))
 
     def score(self, scored: ContinuationLogprobs) -> tuple[float, str | None]:
         """Return ``(score, failure)``: the mode's score, or NaN and why it cannot be scored."""
@@ -116,9 +110,8 @@ class LikelihoodVerifier(Verifier):
 
     def verify_batch(self, requests: Sequence[VerifyRequest]) -> list[Verdict]:
         """Score several requests with one padded forward of prompt, prior steps and proposal."""
-        if self._target is None:
-            raise RuntimeError("LikelihoodVerifier.bind(target) must be called before verify_batch()")
-        return [self.decide(scored) for scored in batch_continuations(self._target, self.prompt, requests)]
+        target = self.target("verify_batch")
+        return [self.decide(scored) for scored in batch_continuations(target, self.prompt, requests)]
 
 
 def batch_continuations(

@@ -23,7 +23,6 @@ from collections.abc import Sequence
 
 import torch
 
-from dreamr.calibration.saved import calibrated_alpha
 from dreamr.models.backend import Backend
 from dreamr.prompts import JudgePrompt
 from dreamr.types import Problem, Proposal, Step, Verdict
@@ -77,7 +76,6 @@ class ScoreVerifier(Verifier):
         self.prompt = prompt or JudgePrompt(proposal_block=SCORE_QUESTION)
         self.calibration = calibration
         self.digit_ids: list[list[int]] = []
-        self._target: Backend | None = None
 
     def calibration_settings(self) -> dict:
         return {"min_label_mass": self.min_label_mass, "question": self.prompt.proposal_block}
@@ -90,15 +88,11 @@ class ScoreVerifier(Verifier):
             raise ValueError(
                 f"The score verifier reads ratings 0-9 from single-token digits: {error}"
             ) from error
-        if self.alpha == "auto":
-            self.alpha = calibrated_alpha(
-                self.calibration, self.name, self.calibration_settings(), target.name
-            )
+        self.resolve_alpha(target)
 
     def open(self, problem: Problem) -> VerifierSession:
-        if self._target is None:
-            raise RuntimeError("ScoreVerifier.bind(target) must be called before open()")
-        return _ScoreSession(self, JudgeContext(self._target, self.prompt, problem))
+        target = self.target("open")
+        return _ScoreSession(self, JudgeContext(target, self.prompt, problem))
 
     def decide(self, logprobs: torch.Tensor) -> Verdict:
         """Turn the rating slot's log-probabilities [V] into a verdict and count it."""
@@ -117,15 +111,14 @@ class ScoreVerifier(Verifier):
 
     def verify_batch(self, requests: Sequence[VerifyRequest]) -> list[Verdict]:
         """Rate several requests with one padded forward of their whole judge prompts."""
-        if self._target is None:
-            raise RuntimeError("ScoreVerifier.bind(target) must be called before verify_batch()")
+        target = self.target("verify_batch")
         rows = [
-            JudgeContext(self._target, self.prompt, request.problem).token_ids(
+            JudgeContext(target, self.prompt, request.problem).token_ids(
                 request.prior_steps, request.proposal
             )
             for request in requests
         ]
-        return [self.decide(torch.log_softmax(row[-1], dim=-1)) for row in self._target.forward_batch(rows)]
+        return [self.decide(torch.log_softmax(row[-1], dim=-1)) for row in target.forward_batch(rows)]
 
 
 class _ScoreSession(VerifierSession):
