@@ -89,8 +89,8 @@ class Verifier(ABC):
         self.stats = VerifierStats()
         self._target: Backend | None = None
 
-    def target(self, needed_by: str) -> Backend:
-        """The bound target backend; ``needed_by`` names the call that needs it."""
+    def bound_target(self, needed_by: str) -> Backend:
+        """Return the target backend from ``bind``; ``needed_by`` names the caller for the error."""
         if self._target is None:
             raise RuntimeError(f"{type(self).__name__}.bind(target) must be called before {needed_by}()")
         return self._target

@@ -125,12 +125,12 @@ class CPNVerifier(Verifier):
         self.resolve_alpha(target)
 
     def open(self, problem: Problem) -> VerifierSession:
-        target = self.target("open")
+        target = self.bound_target("open")
         return _CPNSession(self, JudgeContext(target, self.prompt, problem))
 
     def verify_batch(self, requests: Sequence[VerifyRequest]) -> list[Verdict]:
         """Judge several requests with one padded forward of their whole judge prompts."""
-        target = self.target("verify_batch")
+        target = self.bound_target("verify_batch")
         rows = [
             JudgeContext(target, self.prompt, request.problem).token_ids(
                 request.prior_steps, request.proposal

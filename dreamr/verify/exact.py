@@ -64,7 +64,7 @@ class ExactVerifier(Verifier):
         self._target = target
 
     def open(self, problem: Problem) -> VerifierSession:
-        target = self.target("open")
+        target = self.bound_target("open")
         return _ExactSession(self, SolutionContext(target, self.prompt, problem))
 
     def decide(self, proposal_text: str, reference: str | None) -> Verdict:

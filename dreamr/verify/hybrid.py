@@ -100,7 +100,7 @@ class HybridVerifier(Verifier):
         self.resolve_alpha(target)
 
     def open(self, problem: Problem) -> VerifierSession:
-        self.target("open")
+        self.bound_target("open")
         return _HybridSession(self, self.cpn.open(problem), self.likelihood.open(problem))
 
     def combine(self, judge: Verdict, likelihood: Verdict) -> Verdict:
@@ -127,7 +127,7 @@ class HybridVerifier(Verifier):
 
     def verify_batch(self, requests: Sequence[VerifyRequest]) -> list[Verdict]:
         """Score several requests with one padded forward per part (judge, likelihood)."""
-        target = self.target("verify_batch")
+        target = self.bound_target("verify_batch")
         judge_rows = [
             JudgeContext(target, self.cpn.prompt, request.problem).token_ids(
                 request.prior_steps, request.proposal

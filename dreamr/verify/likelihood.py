@@ -81,7 +81,7 @@ class LikelihoodVerifier(Verifier):
         self.resolve_alpha(target)
 
     def open(self, problem: Problem) -> VerifierSession:
-        target = self.target("open")
+        target = self.bound_target("open")
         return _LikelihoodSession(self, SolutionContext(target, self.prompt, problem))
 
     def score(self, scored: ContinuationLogprobs) -> tuple[float, str | None]:
@@ -110,7 +110,7 @@ class LikelihoodVerifier(Verifier):
 
     def verify_batch(self, requests: Sequence[VerifyRequest]) -> list[Verdict]:
         """Score several requests with one padded forward of prompt, prior steps and proposal."""
-        target = self.target("verify_batch")
+        target = self.bound_target("verify_batch")
         return [self.decide(scored) for scored in batch_continuations(target, self.prompt, requests)]
 
 

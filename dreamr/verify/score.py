@@ -91,7 +91,7 @@ class ScoreVerifier(Verifier):
         self.resolve_alpha(target)
 
     def open(self, problem: Problem) -> VerifierSession:
-        target = self.target("open")
+        target = self.bound_target("open")
         return _ScoreSession(self, JudgeContext(target, self.prompt, problem))
 
     def decide(self, logprobs: torch.Tensor) -> Verdict:
@@ -111,7 +111,7 @@ class ScoreVerifier(Verifier):
 
     def verify_batch(self, requests: Sequence[VerifyRequest]) -> list[Verdict]:
         """Rate several requests with one padded forward of their whole judge prompts."""
-        target = self.target("verify_batch")
+        target = self.bound_target("verify_batch")
         rows = [
             JudgeContext(target, self.prompt, request.problem).token_ids(
                 request.prior_steps, request.proposal
