@@ -8,7 +8,11 @@ chat and the prior steps), with one prefill of the proposal on the cached contex
 - ``relative`` mode: ``score = (1/T) sum_t [log p(x_t | c, x_<t) - max_v log p(v | c, x_<t)]``,
   the mean gap to the token the target ranks first at each position, so 0 means the
   proposal is the target's own greedy step. It discounts positions where the target is
-  itself unsure (many plausible words), which the absolute mode penalises.
+  itself unsure (many plausible words), which the absolute mode penalises;
+- ``worst_token`` mode: ``score = min_t [log p(x_t | c, x_<t) - max_v log p(v | c, x_<t)]``,
+  the largest gap to the target's first choice at any one position. A step that is right
+  except for one number has a small mean gap, because the other tokens dilute it, but a
+  large worst gap, so this mode rejects it where the two mean modes may not.
 
 Accept iff ``score > alpha``. A proposal with no tokens, or with NaN or +inf log-probabilities,
 cannot be scored: the verdict is a reject with a reason, counted as a verifier failure.
@@ -34,7 +38,7 @@ from dreamr.verify.context import SolutionContext
 
 logger = logging.getLogger(__name__)
 
-MODES = ("absolute", "relative")
+MODES = ("absolute", "relative", "worst_token")
 
 
 def solve_prompt_from(prompt: SolvePrompt | Mapping | None) -> SolvePrompt:
@@ -47,7 +51,7 @@ def solve_prompt_from(prompt: SolvePrompt | Mapping | None) -> SolvePrompt:
 
 
 class LikelihoodVerifier(Verifier):
-    """Accept iff the target's mean token log-probability of the proposal exceeds ``alpha``.
+    """Accept iff the target's log-probability score of the proposal (``mode``) exceeds ``alpha``.
 
     ``prompt`` must be the prompt the target solves with (the Hydra configs pass the run's
     ``prompt`` block), so the score is taken in the context the target would write in.
@@ -96,7 +100,10 @@ class LikelihoodVerifier(Verifier):
         top = scored.top.double()
         if torch.isnan(top).any() or torch.isinf(top).any():
             return math.nan, "nonfinite_logits"
-        return float((token - top).mean()), None
+        gaps = token - top
+        if self.mode == "worst_token":
+            return float(gaps.min()), None
+        return float(gaps.mean()), None
 
     def decide(self, scored: ContinuationLogprobs) -> Verdict:
         """Turn a scored proposal into a verdict and count it."""

@@ -41,6 +41,7 @@ def verifiers():
         "cpn": lambda: CPNVerifier(alpha=0.5, min_label_mass=0.0),
         "likelihood": lambda: LikelihoodVerifier(alpha=-11.0),
         "likelihood_relative": lambda: LikelihoodVerifier(alpha=-1.0, mode="relative"),
+        "likelihood_worst_token": lambda: LikelihoodVerifier(alpha=-3.0, mode="worst_token"),
         "score": lambda: ScoreVerifier(alpha=4.5, min_label_mass=0.0),
         "hybrid": lambda: HybridVerifier(
             CPNVerifier(alpha=0.5, min_label_mass=0.0), LikelihoodVerifier(alpha=-11.0), mode="sum"

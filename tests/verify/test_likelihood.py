@@ -46,6 +46,19 @@ def test_relative_mode_is_mean_gap_to_top_token():
     assert verdict.accept
 
 
+def test_worst_token_mode_is_largest_gap():
+    # Gaps to the top token: -1 nat at position 0, 0 at position 1, -3 nats at position 2.
+    logits = [[0.0, 1.0, 2.0], [3.0, 0.0, 0.0], [0.0, 3.0, 0.0]]
+    verifier = LikelihoodVerifier(alpha=-2.5, mode="worst_token")
+    verdict = verifier.decide(scored_from_logits(logits, [1, 0, 0]))
+    assert verdict.score == pytest.approx(-3.0, rel=1e-6)
+    assert not verdict.accept
+    assert verdict.reason == "likelihood"
+    mean_gap = LikelihoodVerifier(alpha=-2.5, mode="relative").decide(scored_from_logits(logits, [1, 0, 0]))
+    assert mean_gap.score == pytest.approx(-4.0 / 3, rel=1e-6)
+    assert mean_gap.accept
+
+
 def test_greedy_step_scores_zero_in_relative_mode():
     verifier = LikelihoodVerifier(alpha=-1e-9, mode="relative")
     verdict = verifier.decide(scored_from_logits([[0.0, 5.0], [2.0, 1.0]], [1, 0]))
@@ -53,8 +66,9 @@ def test_greedy_step_scores_zero_in_relative_mode():
     assert verdict.accept
 
 
-def test_nan_logits_reject_and_count():
-    verifier = LikelihoodVerifier()
+@pytest.mark.parametrize("mode", ["absolute", "relative", "worst_token"])
+def test_nan_logits_reject_and_count(mode):
+    verifier = LikelihoodVerifier(mode=mode)
     verdict = verifier.decide(scored_from_logits([[0.0, float("nan")], [1.0, 0.0]], [1, 0]))
     assert not verdict.accept
     assert verdict.reason == "nonfinite_logits"
