@@ -3,7 +3,8 @@
 #
 # The verifier figures of docs/benchmarks.md, from the repository root:
 #   calibrate   score one labelled step set with hybrid (which also scores its parts, cpn and
-#               likelihood) and save the three thresholds to ./calibrations/
+#               likelihood) and save the three thresholds to ./calibrations/. GSM8K steps only:
+#               the 1.5B target ranks CHAMP's annotated steps backwards (docs/benchmarks.md).
 #   sweep       a Hydra multirun over CPN's alpha with sequential, aggregated by dreamr-sweep
 #   calibrated  sequential with cpn, likelihood and hybrid at alpha=auto (the saved thresholds)
 # Problem counts are small because the 2-core CPU these ran on writes 4-5 target tokens per
@@ -14,7 +15,7 @@ OUT=${2:-outputs/verifier-benchmarks}
 BIN=${BIN:-.venv/bin}
 PROBLEMS=${PROBLEMS:-2}
 SWEEP_ALPHAS=${SWEEP_ALPHAS:-0.6,0.75,0.9}
-CALIBRATION=${CALIBRATION:-"calibration.gsm8k_problems=15 calibration.champ_solutions=10 calibration.precision=0.9"}
+CALIBRATION=${CALIBRATION:-"calibration.gsm8k_problems=25 calibration.champ_solutions=0 calibration.precision=0.8 calibration.min_accepted=5"}
 
 if [[ $STEP == calibrate || $STEP == all ]]; then
   $BIN/dreamr-calibrate verifier=hybrid $CALIBRATION calibration.save_dir=calibrations \
