@@ -150,6 +150,30 @@ def collect_sweep(sweep_dir: Path, key: str = "verifier.alpha", baseline_dir: Pa
     return sorted(rows, key=order)
 
 
+def lost_problems(row: SweepRow) -> float:
+    """Return how many problems fewer than ``target_only`` the run solved on the same problems
+    (NaN without a baseline accuracy)."""
+    return (row.baseline_accuracy - row.accuracy) * row.problems
+
+
+def pick_operating_point(rows: list[SweepRow], max_lost: float = 1.0) -> SweepRow | None:
+    """Return the run with the highest acceptance that loses at most ``max_lost`` problems
+    against ``target_only``; None when no run has a baseline accuracy or none qualifies.
+
+    Among equal acceptance the higher accuracy wins. The comparison needs a baseline: the
+    run's own (``compare_baseline=true``) or ``dreamr-sweep --baseline``.
+    """
+    # Accuracies are ratios of whole problems, so round away float error before comparing.
+    qualified = [
+        row for row in rows
+        if not math.isnan(row.baseline_accuracy) and not math.isnan(row.acceptance_rate)
+        and round(lost_problems(row), 6) <= max_lost
+    ]
+    if not qualified:
+        return None
+    return max(qualified, key=lambda row: (row.acceptance_rate, row.accuracy))
+
+
 def write_sweep(rows: list[SweepRow], out_dir: Path, key: str = "verifier.alpha") -> list[Path]:
     """Write ``sweep.csv``, ``sweep.md`` and ``sweep.png`` into ``out_dir``."""
     out_dir = Path(out_dir)

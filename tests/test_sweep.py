@@ -10,7 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from dreamr.cli.sweep import main as sweep_main
-from dreamr.sweep import collect_sweep, format_sweep, write_sweep
+from dreamr.sweep import collect_sweep, format_sweep, pick_operating_point, write_sweep
 from tests.conftest import REPO
 
 
@@ -67,6 +67,21 @@ def test_external_baseline_uses_shared_problems(tmp_path):
     (row,) = collect_sweep(tmp_path / "sweep", baseline_dir=tmp_path / "with_baseline")
     assert row.speedup == pytest.approx(30.0 / 10.0)
     assert row.baseline_accuracy == 1.0
+
+
+def test_operating_point_highest_acceptance_within_loss(tmp_path):
+    # target_only solves 8 of 10; the runs lose 0, 1 and 3 problems at rising acceptance.
+    for job, (alpha, accuracy, acceptance) in enumerate([(0.9, 0.8, 0.2), (0.7, 0.7, 0.5), (0.5, 0.5, 0.9)]):
+        write_run(tmp_path / str(job), alpha, {**summary(accuracy, acceptance), "problems": 10, "baseline_accuracy": 0.8}, [])
+    rows = collect_sweep(tmp_path)
+    assert pick_operating_point(rows, max_lost=1).value == 0.7
+    assert pick_operating_point(rows, max_lost=0).value == 0.9
+    assert pick_operating_point(rows, max_lost=3).value == 0.5
+
+
+def test_operating_point_needs_a_baseline(tmp_path):
+    write_run(tmp_path / "0", 0.7, summary(0.5, 0.5), [])
+    assert pick_operating_point(collect_sweep(tmp_path)) is None
 
 
 def test_missing_runs_name_the_folder(tmp_path):
