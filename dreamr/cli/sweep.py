@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     elif all(math.isnan(row.baseline_accuracy) for row in rows):
         log.info("no operating point: the runs have no target_only accuracy; pass --baseline <run folder>")
     else:
-        log.info("no operating point: every run solves more than %g problems fewer than target_only", args.max_lost)
+        log.info("no operating point: every run loses more than --max-lost=%g problems against target_only", args.max_lost)
 
 
 if __name__ == "__main__":
