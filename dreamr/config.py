@@ -44,7 +44,11 @@ def validate_reason_config(cfg: DictConfig) -> None:
     check("limits.max_new_tokens", lambda v: is_int(v) and v >= 1, "an integer >= 1")
     check("limits.max_steps", lambda v: is_int(v) and v >= 1, "an integer >= 1")
     check("limits.delimiter", lambda v: isinstance(v, str) and v != "", "a non-empty string")
-    check("limits.answer_marker", lambda v: v is None or (isinstance(v, str) and v != ""), "a non-empty string or null")
+    check(
+        "limits.answer_marker",
+        lambda v: v is None or (isinstance(v, str) and v != ""),
+        "a non-empty string or null",
+    )
     check("sampling.temperature", lambda v: v >= 0, "a number >= 0 (0 is greedy)")
     check("sampling.top_p", lambda v: 0 < v <= 1, "a number in (0, 1]")
     check("dtype", lambda v: v in DTYPES, f"one of {list(DTYPES)}")

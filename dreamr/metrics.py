@@ -55,7 +55,9 @@ class ReasoningMetrics(Metric):
         for name in _COUNT_STATES:
             self.add_state(name, default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
         for name in _TIME_STATES:
-            self.add_state(name, default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+            self.add_state(
+                name, default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum"
+            )
 
     def update(self, record: dict) -> None:  # type: ignore[override]
         """Add one ``results.jsonl`` record (see ``dreamr.results.problem_record``)."""
@@ -64,7 +66,14 @@ class ReasoningMetrics(Metric):
             self.errors += 1
         self.correct += int(bool(record.get("correct")))
         counters = record.get("counters") or {}
-        for name in ("proposals", "accepted", "draft_tokens", "target_tokens", "target_forward_passes", "verifier_failures"):
+        for name in (
+            "proposals",
+            "accepted",
+            "draft_tokens",
+            "target_tokens",
+            "target_forward_passes",
+            "verifier_failures",
+        ):
             value = counters.get(name, 0)
             setattr(self, name, getattr(self, name) + int(value))
         steps = record.get("steps") or []
@@ -79,7 +88,9 @@ class ReasoningMetrics(Metric):
             self.baseline_correct += int(bool(baseline.get("correct")))
             base_counters = baseline.get("counters") or {}
             self.baseline_target_tokens += int(base_counters.get("target_tokens", 0))
-            self.baseline_target_forward_passes += int(base_counters.get("target_forward_passes", 0))
+            self.baseline_target_forward_passes += int(
+                base_counters.get("target_forward_passes", 0)
+            )
             base_time = float(baseline.get("wall_time_s") or 0.0)
             self.baseline_wall_time_s += base_time
             if not record.get("error") and not baseline.get("error"):
@@ -118,12 +129,16 @@ class ReasoningMetrics(Metric):
         baseline_problems = int(self.baseline_problems)
         summary["baseline_problems"] = baseline_problems
         summary["baseline_accuracy"] = _ratio(int(self.baseline_correct), baseline_problems)
-        summary["baseline_wall_time_s"] = float(self.baseline_wall_time_s) if baseline_problems else math.nan
+        summary["baseline_wall_time_s"] = (
+            float(self.baseline_wall_time_s) if baseline_problems else math.nan
+        )
         summary["baseline_target_tokens"] = int(self.baseline_target_tokens)
         summary["baseline_target_forward_passes"] = int(self.baseline_target_forward_passes)
         paired = float(self.paired_wall_time_s)
         summary["speedup"] = (
-            float(self.paired_baseline_wall_time_s) / paired if baseline_problems and paired > 0 else math.nan
+            float(self.paired_baseline_wall_time_s) / paired
+            if baseline_problems and paired > 0
+            else math.nan
         )
         paired_cpu = float(self.paired_cpu_time_s)
         summary["cpu_speedup"] = (

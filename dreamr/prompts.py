@@ -20,7 +20,9 @@ class SolvePrompt:
 
     def messages(self, problem: Problem) -> list[dict[str, str]]:
         messages = [{"role": "system", "content": self.system}] if self.system else []
-        messages.append({"role": "user", "content": self.template.format(question=problem.question)})
+        messages.append(
+            {"role": "user", "content": self.template.format(question=problem.question)}
+        )
         return messages
 
 
@@ -35,7 +37,9 @@ class JudgePrompt:
 
     system: str = "You check solutions to problems one step at a time."
     problem_block: str = "Problem:\n{question}\n\nSolution so far:\n"
-    proposal_block: str = "\n---\nNew step:\n{proposal}\n---\nIs the new step correct? Answer Yes or No."
+    proposal_block: str = (
+        "\n---\nNew step:\n{proposal}\n---\nIs the new step correct? Answer Yes or No."
+    )
 
     def chat_frame(self, render_chat) -> tuple[str, str]:
         """Split the rendered chat around the user message into ``(head, tail)``.

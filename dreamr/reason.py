@@ -158,7 +158,9 @@ def run_reason(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
-def write_outputs(cfg, output_dir: Path, summary: dict, selected_ids: set[str], wandb_logger) -> None:
+def write_outputs(
+    cfg, output_dir: Path, summary: dict, selected_ids: set[str], wandb_logger
+) -> None:
     """Write ``summary.json``, the plot and the resolved config; log the table and W&B run."""
     (output_dir / SUMMARY_FILE).write_text(json.dumps(_finite(summary), indent=2) + "\n")
     OmegaConf.save(cfg, output_dir / "config_resolved.yaml", resolve=True)
@@ -170,8 +172,15 @@ def write_outputs(cfg, output_dir: Path, summary: dict, selected_ids: set[str], 
         wandb_logger.log_metrics(_finite(numeric))
         columns = ["id", "gold", "answer", "correct", "acceptance_rate", "wall_time_s", "steps"]
         rows = [
-            [r["id"], r.get("gold"), r.get("answer"), r.get("correct"), r.get("acceptance_rate"),
-             r.get("wall_time_s"), len(r.get("steps") or [])]
+            [
+                r["id"],
+                r.get("gold"),
+                r.get("answer"),
+                r.get("correct"),
+                r.get("acceptance_rate"),
+                r.get("wall_time_s"),
+                len(r.get("steps") or []),
+            ]
             for r in records
         ]
         wandb_logger.log_table("reason/problems", columns=columns, data=rows)

@@ -58,22 +58,34 @@ def plot_run(records: list[dict[str, Any]], path: Path) -> Path | None:
 
     ids = [record["id"] for record in records]
     method_time = [record.get("wall_time_s") or 0.0 for record in records]
-    baseline_time = [((record.get("baseline") or {}).get("wall_time_s") or 0.0) for record in records]
-    draft_steps = [sum(s.get("origin") == "draft" for s in record.get("steps") or []) for record in records]
-    target_steps = [sum(s.get("origin") == "target" for s in record.get("steps") or []) for record in records]
+    baseline_time = [
+        ((record.get("baseline") or {}).get("wall_time_s") or 0.0) for record in records
+    ]
+    draft_steps = [
+        sum(s.get("origin") == "draft" for s in record.get("steps") or []) for record in records
+    ]
+    target_steps = [
+        sum(s.get("origin") == "target" for s in record.get("steps") or []) for record in records
+    ]
 
     height = max(3.0, 0.35 * len(ids) + 1.5)
     figure, (time_axis, step_axis) = plt.subplots(1, 2, figsize=(11, height), sharey=True)
     rows = range(len(ids))
     if any(baseline_time):
-        time_axis.barh([r + 0.2 for r in rows], baseline_time, height=0.4, label="target_only", color="#999999")
-    time_axis.barh([r - 0.2 for r in rows], method_time, height=0.4, label="method", color="#1f77b4")
+        time_axis.barh(
+            [r + 0.2 for r in rows], baseline_time, height=0.4, label="target_only", color="#999999"
+        )
+    time_axis.barh(
+        [r - 0.2 for r in rows], method_time, height=0.4, label="method", color="#1f77b4"
+    )
     time_axis.set_yticks(list(rows), ids)
     time_axis.invert_yaxis()
     time_axis.set_xlabel("wall time [s]")
     time_axis.legend(loc="lower right")
     step_axis.barh(list(rows), draft_steps, label="accepted draft steps", color="#2ca02c")
-    step_axis.barh(list(rows), target_steps, left=draft_steps, label="target steps", color="#d62728")
+    step_axis.barh(
+        list(rows), target_steps, left=draft_steps, label="target steps", color="#d62728"
+    )
     step_axis.set_xlabel("committed steps")
     step_axis.legend(loc="lower right")
     figure.tight_layout()

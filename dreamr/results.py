@@ -42,18 +42,24 @@ class RunOutcome:
             "wall_time_s": round(self.wall_time_s, 4),
             "cpu_time_s": None if self.cpu_time_s is None else round(self.cpu_time_s, 4),
             "error": self.error,
-            "stop_reason": None if trajectory is None or trajectory.stop_reason is None else trajectory.stop_reason.value,
+            "stop_reason": None
+            if trajectory is None or trajectory.stop_reason is None
+            else trajectory.stop_reason.value,
             "num_tokens": None if trajectory is None else trajectory.num_tokens,
             "counters": None if trajectory is None else trajectory.counters.to_json(),
         }
         if with_steps:
-            record["steps"] = [] if trajectory is None else [step.to_json() for step in trajectory.steps]
+            record["steps"] = (
+                [] if trajectory is None else [step.to_json() for step in trajectory.steps]
+            )
         else:
             record["text"] = None if trajectory is None else trajectory.text
         return record
 
 
-def problem_record(problem: Problem, method: RunOutcome, baseline: RunOutcome | None) -> dict[str, Any]:
+def problem_record(
+    problem: Problem, method: RunOutcome, baseline: RunOutcome | None
+) -> dict[str, Any]:
     """Build the ``results.jsonl`` record of one problem."""
     record = {"id": problem.id, "question": problem.question, "gold": problem.answer}
     record.update(method.to_json(with_steps=True))
@@ -78,7 +84,9 @@ class JsonlAppender:
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def append(self, record: dict[str, Any]) -> None:
-        data = (json.dumps(record, ensure_ascii=False, allow_nan=False, default=_jsonable) + "\n").encode()
+        data = (
+            json.dumps(record, ensure_ascii=False, allow_nan=False, default=_jsonable) + "\n"
+        ).encode()
         descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             os.write(descriptor, data)
@@ -99,13 +107,19 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError:
-                logger.warning("Ignoring unreadable line %d of %s (an interrupted write?)", number, path)
+                logger.warning(
+                    "Ignoring unreadable line %d of %s (an interrupted write?)", number, path
+                )
     return records
 
 
 def completed_records(output_dir: Path) -> dict[str, dict[str, Any]]:
     """Records already in ``results.jsonl``, by problem id (the last one wins)."""
-    return {record["id"]: record for record in read_jsonl(Path(output_dir) / RESULTS_FILE) if "id" in record}
+    return {
+        record["id"]: record
+        for record in read_jsonl(Path(output_dir) / RESULTS_FILE)
+        if "id" in record
+    }
 
 
 def _jsonable(value: Any) -> Any:

@@ -112,7 +112,9 @@ def gsm8k_final_answer(worked_answer: str) -> str:
     """Return the number after ``####`` in a GSM8K worked answer, without thousands commas."""
     match = _GSM_FINAL.search(worked_answer)
     if match is None:
-        raise ValueError(f"missing '#### <answer>' line in GSM8K worked answer: {worked_answer[-80:]!r}")
+        raise ValueError(
+            f"missing '#### <answer>' line in GSM8K worked answer: {worked_answer[-80:]!r}"
+        )
     return match.group(1).replace(",", "").strip()
 
 

@@ -128,11 +128,15 @@ def _external_baseline(run_dir: Path, baseline_dir: Path) -> tuple[float, float,
     method_time = sum(method[i] for i in shared)
     baseline_time = sum(baseline[i] for i in shared)
     compared = [baseline_records[i] for i in sorted(set(method_records) & set(baseline_records))]
-    accuracy = sum(bool(r.get("correct")) for r in compared) / len(compared) if compared else math.nan
+    accuracy = (
+        sum(bool(r.get("correct")) for r in compared) / len(compared) if compared else math.nan
+    )
     return baseline_time / method_time if method_time > 0 else math.nan, baseline_time, accuracy
 
 
-def collect_sweep(sweep_dir: Path, key: str = "verifier.alpha", baseline_dir: Path | None = None) -> list[SweepRow]:
+def collect_sweep(
+    sweep_dir: Path, key: str = "verifier.alpha", baseline_dir: Path | None = None
+) -> list[SweepRow]:
     """Read every run directory under ``sweep_dir`` that has a summary, sorted by value."""
     sweep_dir = Path(sweep_dir)
     run_dirs = sorted(path.parent for path in sweep_dir.glob(f"*/{SUMMARY_FILE}"))
@@ -165,8 +169,10 @@ def pick_operating_point(rows: list[SweepRow], max_lost: float = 1.0) -> SweepRo
     """
     # Accuracies are ratios of whole problems, so round away float error before comparing.
     qualified = [
-        row for row in rows
-        if not math.isnan(row.baseline_accuracy) and not math.isnan(row.acceptance_rate)
+        row
+        for row in rows
+        if not math.isnan(row.baseline_accuracy)
+        and not math.isnan(row.acceptance_rate)
         and round(lost_problems(row), 6) <= max_lost
     ]
     if not qualified:
@@ -216,7 +222,11 @@ def format_sweep(rows: list[SweepRow], key: str = "verifier.alpha") -> str:
 
 def plot_sweep(rows: list[SweepRow], path: Path, key: str = "verifier.alpha") -> Path | None:
     """Plot acceptance, accuracy and speedup against the swept value (numeric values only)."""
-    points = [row for row in rows if isinstance(row.value, (int, float)) and not isinstance(row.value, bool)]
+    points = [
+        row
+        for row in rows
+        if isinstance(row.value, (int, float)) and not isinstance(row.value, bool)
+    ]
     if not points:
         logger.warning("no numeric %s in the sweep; skipping the plot", key)
         return None
@@ -227,18 +237,27 @@ def plot_sweep(rows: list[SweepRow], path: Path, key: str = "verifier.alpha") ->
 
     values = [float(row.value) for row in points]
     figure, (rate_axis, speed_axis) = plt.subplots(1, 2, figsize=(11, 4))
-    rate_axis.plot(values, [row.acceptance_rate for row in points], marker="o", label="acceptance rate")
+    rate_axis.plot(
+        values, [row.acceptance_rate for row in points], marker="o", label="acceptance rate"
+    )
     rate_axis.plot(values, [row.accuracy for row in points], marker="o", label="accuracy")
     baseline = [row.baseline_accuracy for row in points if not math.isnan(row.baseline_accuracy)]
     if baseline:
-        rate_axis.axhline(sum(baseline) / len(baseline), color="#999999", linestyle="--", label="target_only accuracy")
+        rate_axis.axhline(
+            sum(baseline) / len(baseline),
+            color="#999999",
+            linestyle="--",
+            label="target_only accuracy",
+        )
     rate_axis.set_xlabel(key)
     rate_axis.set_ylim(-0.02, 1.02)
     rate_axis.legend(loc="best")
     speedups = [row.speedup for row in points]
     if all(math.isnan(value) for value in speedups):
         # Runs made without a baseline: show what they cost instead of an empty panel.
-        speed_axis.plot(values, [row.wall_time_s / max(row.problems, 1) for row in points], marker="o")
+        speed_axis.plot(
+            values, [row.wall_time_s / max(row.problems, 1) for row in points], marker="o"
+        )
         speed_axis.set_ylabel("wall time per problem [s] (no target_only baseline)")
     else:
         speed_axis.plot(values, speedups, marker="o", color="#2ca02c")

@@ -10,8 +10,12 @@ from tests.conftest import REPO
 @pytest.mark.parametrize("name", ["quickstart.ipynb"])
 def test_notebook_runs(name):
     notebook = nbformat.read(REPO / "notebooks" / name, as_version=4)
-    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}).execute()
-    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
+    NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}
+    ).execute()
+    outputs = [
+        output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
+    ]
     assert not [output for output in outputs if output.output_type == "error"]
     texts = "".join(output.get("text", "") for output in outputs)
     assert "answer:" in texts

@@ -53,9 +53,13 @@ def test_tiny_run_writes_results_summary_and_plot(tmp_path):
     proposals = sum(r["counters"]["proposals"] for r in records)
     accepted = sum(r["counters"]["accepted"] for r in records)
     assert summary["acceptance_rate"] == pytest.approx(accepted / proposals)
-    expected_speedup = sum(r["baseline"]["wall_time_s"] for r in records) / sum(r["wall_time_s"] for r in records)
+    expected_speedup = sum(r["baseline"]["wall_time_s"] for r in records) / sum(
+        r["wall_time_s"] for r in records
+    )
     assert summary["speedup"] == pytest.approx(expected_speedup, rel=1e-3)
-    expected_cpu = sum(r["baseline"]["cpu_time_s"] for r in records) / sum(r["cpu_time_s"] for r in records)
+    expected_cpu = sum(r["baseline"]["cpu_time_s"] for r in records) / sum(
+        r["cpu_time_s"] for r in records
+    )
     assert summary["cpu_speedup"] == pytest.approx(expected_cpu, rel=1e-3)
     assert (tmp_path / "run.png").stat().st_size > 0
     assert (tmp_path / "trace.jsonl").exists()
@@ -65,7 +69,9 @@ def test_tiny_run_writes_results_summary_and_plot(tmp_path):
 def test_resume_skips_finished_problems(tmp_path):
     run_reason(tiny_config(tmp_path, "compare_baseline=false"))
     first = read_results(tmp_path)
-    summary = run_reason(tiny_config(tmp_path, "compare_baseline=false", "resume=true", "data.limit=3"))
+    summary = run_reason(
+        tiny_config(tmp_path, "compare_baseline=false", "resume=true", "data.limit=3")
+    )
     records = read_results(tmp_path)
     assert [r["id"] for r in records] == ["gsm8k-0000", "gsm8k-0001", "gsm8k-0002"]
     assert records[:2] == first
@@ -106,7 +112,9 @@ def test_bad_rows_and_failing_problems_are_recorded(tmp_path):
 
 
 def test_invalid_values_are_listed_together(tmp_path):
-    cfg = tiny_config(tmp_path, "verifier.alpha=1.5", "limits.max_step_tokens=0", "logger.mode=loud")
+    cfg = tiny_config(
+        tmp_path, "verifier.alpha=1.5", "limits.max_step_tokens=0", "logger.mode=loud"
+    )
     with pytest.raises(ConfigError) as error:
         run_reason(cfg)
     message = str(error.value)
@@ -126,7 +134,9 @@ def test_unknown_group_option_lists_choices(tmp_path):
 
 
 def test_wandb_offline_run_is_written(tmp_path):
-    run_reason(tiny_config(tmp_path, "logger.mode=offline", "data.limit=1", "compare_baseline=false"))
+    run_reason(
+        tiny_config(tmp_path, "logger.mode=offline", "data.limit=1", "compare_baseline=false")
+    )
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     assert list(runs[0].glob("*.wandb"))
@@ -135,7 +145,11 @@ def test_wandb_offline_run_is_written(tmp_path):
 def test_cli_runs_and_rejects_unknown_key(tmp_path):
     command = [sys.executable, "-m", "dreamr.cli.reason", "experiment=tiny", "data.limit=1"]
     ok = subprocess.run(
-        [*command, f"hydra.run.dir={tmp_path / 'cli'}"], cwd=REPO, capture_output=True, text=True, timeout=300
+        [*command, f"hydra.run.dir={tmp_path / 'cli'}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert (tmp_path / "cli" / "summary.json").exists()
@@ -164,4 +178,8 @@ def test_unknown_nested_key_lists_siblings(tmp_path):
 def test_known_and_added_keys_pass_the_check():
     from dreamr.cli.overrides import check_overrides
 
-    check_overrides(CONF, "reason", ["experiment=tiny", "limits.max_step_tokens=3", "+extra=1", "hydra.run.dir=x"])
+    check_overrides(
+        CONF,
+        "reason",
+        ["experiment=tiny", "limits.max_step_tokens=3", "+extra=1", "hydra.run.dir=x"],
+    )

@@ -16,15 +16,23 @@ from tests.conftest import REPO
 
 def write_run(folder, alpha, summary, records):
     folder.mkdir(parents=True)
-    OmegaConf.save(OmegaConf.create({"verifier": {"alpha": alpha}}), folder / "config_resolved.yaml")
+    OmegaConf.save(
+        OmegaConf.create({"verifier": {"alpha": alpha}}), folder / "config_resolved.yaml"
+    )
     (folder / "summary.json").write_text(json.dumps(summary))
     (folder / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
 def summary(accuracy, acceptance, speedup=None, wall=10.0):
     return {
-        "problems": 2, "accuracy": accuracy, "acceptance_rate": acceptance, "speedup": speedup,
-        "wall_time_s": wall, "verifier": "cpn", "scheduler": "sequential", "verifier_failures": 1,
+        "problems": 2,
+        "accuracy": accuracy,
+        "acceptance_rate": acceptance,
+        "speedup": speedup,
+        "wall_time_s": wall,
+        "verifier": "cpn",
+        "scheduler": "sequential",
+        "verifier_failures": 1,
     }
 
 
@@ -55,7 +63,9 @@ def test_external_baseline_uses_shared_problems(tmp_path):
         {"id": "b", "wall_time_s": 18.0, "correct": True, "error": None},
         {"id": "c", "wall_time_s": 99.0, "correct": True, "error": None},
     ]
-    write_run(tmp_path / "baseline", None, {**summary(1.0, None), "scheduler": "target_only"}, baseline)
+    write_run(
+        tmp_path / "baseline", None, {**summary(1.0, None), "scheduler": "target_only"}, baseline
+    )
     (row,) = collect_sweep(tmp_path / "sweep", baseline_dir=tmp_path / "baseline")
     assert row.speedup == pytest.approx(30.0 / 10.0)
     assert row.baseline_wall_time_s == 30.0
@@ -71,8 +81,15 @@ def test_external_baseline_uses_shared_problems(tmp_path):
 
 def test_operating_point_highest_acceptance_within_loss(tmp_path):
     # target_only solves 8 of 10; the runs lose 0, 1 and 3 problems at rising acceptance.
-    for job, (alpha, accuracy, acceptance) in enumerate([(0.9, 0.8, 0.2), (0.7, 0.7, 0.5), (0.5, 0.5, 0.9)]):
-        write_run(tmp_path / str(job), alpha, {**summary(accuracy, acceptance), "problems": 10, "baseline_accuracy": 0.8}, [])
+    for job, (alpha, accuracy, acceptance) in enumerate(
+        [(0.9, 0.8, 0.2), (0.7, 0.7, 0.5), (0.5, 0.5, 0.9)]
+    ):
+        write_run(
+            tmp_path / str(job),
+            alpha,
+            {**summary(accuracy, acceptance), "problems": 10, "baseline_accuracy": 0.8},
+            [],
+        )
     rows = collect_sweep(tmp_path)
     assert pick_operating_point(rows, max_lost=1).value == 0.7
     assert pick_operating_point(rows, max_lost=0).value == 0.9
@@ -91,8 +108,15 @@ def test_missing_runs_name_the_folder(tmp_path):
 
 def test_tiny_multirun_aggregates(tmp_path):
     command = [
-        sys.executable, "-m", "dreamr.cli.reason", "-m", "experiment=tiny", "data.limit=1",
-        "compare_baseline=false", "verifier=likelihood", "verifier.alpha=-12,-11",
+        sys.executable,
+        "-m",
+        "dreamr.cli.reason",
+        "-m",
+        "experiment=tiny",
+        "data.limit=1",
+        "compare_baseline=false",
+        "verifier=likelihood",
+        "verifier.alpha=-12,-11",
         f"hydra.sweep.dir={tmp_path}",
     ]
     subprocess.run(command, cwd=REPO, check=True, capture_output=True, timeout=300)

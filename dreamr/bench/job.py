@@ -94,12 +94,18 @@ def validate_bench_config(cfg: DictConfig) -> None:
     problems = []
     run = list(cfg.get("run") or [])
     if not run:
-        problems.append("run=[]: expected a list of schedulers, e.g. [target_only, sequential, lookahead, fpsr]")
+        problems.append(
+            "run=[]: expected a list of schedulers, e.g. [target_only, sequential, lookahead, fpsr]"
+        )
     for name in run:
         if name not in (cfg.get("schedulers") or {}):
-            problems.append(f"run: '{name}' has no entry under schedulers (known: {list(cfg.schedulers or {})})")
+            problems.append(
+                f"run: '{name}' has no entry under schedulers (known: {list(cfg.schedulers or {})})"
+            )
         elif name not in KNOWN_SCHEDULERS:
-            problems.append(f"run: no speedup model for '{name}'; expected some of {list(KNOWN_SCHEDULERS)}")
+            problems.append(
+                f"run: no speedup model for '{name}'; expected some of {list(KNOWN_SCHEDULERS)}"
+            )
     if "target_only" not in run:
         problems.append("run: target_only is missing, and every speedup is measured against it")
     settings = list(cfg.get("token_speculation") or [])
@@ -169,7 +175,14 @@ def run_bench(cfg: DictConfig) -> dict[str, Any]:
         for run in runs:
             outcome = _timed_run(run, problem)
             run.outcomes[problem.id] = outcome
-            results.append({"id": problem.id, "gold": problem.answer, "row": run.name, **outcome.to_json(with_steps=True)})
+            results.append(
+                {
+                    "id": problem.id,
+                    "gold": problem.answer,
+                    "row": run.name,
+                    **outcome.to_json(with_steps=True),
+                }
+            )
             if problem.id in timeline_ids and outcome.trajectory is not None:
                 path = output_dir / TIMELINE_DIR / f"{problem.id}.{run.name}.png"
                 plot_timeline(outcome.trajectory.trace, path, f"{problem.id}: {run.name}")
@@ -182,7 +195,9 @@ def run_bench(cfg: DictConfig) -> dict[str, Any]:
     }
     (output_dir / BENCH_FILE).write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
     OmegaConf.save(cfg, output_dir / "config_resolved.yaml", resolve=True)
-    plot_bench(rows, output_dir / CHART_FILE, title=f"{len(problems)} problems, {verifier.name} verifier")
+    plot_bench(
+        rows, output_dir / CHART_FILE, title=f"{len(problems)} problems, {verifier.name} verifier"
+    )
     logger.info("\n%s\nresults: %s", format_rows(rows), output_dir)
     return report
 
@@ -194,11 +209,17 @@ def _make_runs(cfg, target, draft, verifier, limits, prompt) -> list[_Run]:
         if token_speculation:
             from dreamr.models.assisted import AssistedBackend
 
-            step_writer = AssistedBackend(target, draft, num_assistant_tokens=cfg.num_assistant_tokens)
-        context = ReasoningContext(target=step_writer, limits=limits, prompt=prompt, draft=draft, verifier=verifier)
+            step_writer = AssistedBackend(
+                target, draft, num_assistant_tokens=cfg.num_assistant_tokens
+            )
+        context = ReasoningContext(
+            target=step_writer, limits=limits, prompt=prompt, draft=draft, verifier=verifier
+        )
         for kind in cfg.run:
             name = kind + (TOKEN_SPECULATION_SUFFIX if token_speculation else "")
-            runs.append(_Run(name, kind, instantiate(cfg.schedulers[kind]), context, token_speculation))
+            runs.append(
+                _Run(name, kind, instantiate(cfg.schedulers[kind]), context, token_speculation)
+            )
     return runs
 
 
@@ -229,7 +250,9 @@ def _aggregate(runs: list[_Run]) -> tuple[list[BenchRow], dict[bool, SoloTimes]]
     plain = baselines.get(False)
     times: dict[bool, SoloTimes] = {}
     for setting, baseline in baselines.items():
-        sequential = next((r for r in runs if r.kind == "sequential" and r.token_speculation == setting), None)
+        sequential = next(
+            (r for r in runs if r.kind == "sequential" and r.token_speculation == setting), None
+        )
         times[setting] = solo_times(baseline.traces(), sequential.traces() if sequential else [])
     plain_step_s = times[False].target_step_s if False in times else math.nan
 
@@ -255,7 +278,9 @@ def _aggregate(runs: list[_Run]) -> tuple[list[BenchRow], dict[bool, SoloTimes]]
                 wall_time_s=sum(o.wall_time_s for o in outcomes),
                 speedup=_paired_speedup(plain, run),
                 ideal_speedup=ideal,
-                target_forward_passes=sum(o.trajectory.counters.target_forward_passes for o in finished),
+                target_forward_passes=sum(
+                    o.trajectory.counters.target_forward_passes for o in finished
+                ),
                 draft_tokens=sum(o.trajectory.counters.draft_tokens for o in finished),
                 target_tokens=sum(o.trajectory.counters.target_tokens for o in finished),
                 problems=len(outcomes),
@@ -274,7 +299,8 @@ def _paired_speedup(baseline: _Run | None, run: _Run) -> float:
     both = [
         problem_id
         for problem_id, outcome in run.outcomes.items()
-        if outcome.error is None and baseline.outcomes.get(problem_id) is not None
+        if outcome.error is None
+        and baseline.outcomes.get(problem_id) is not None
         and baseline.outcomes[problem_id].error is None
     ]
     run_s = sum(run.outcomes[problem_id].wall_time_s for problem_id in both)

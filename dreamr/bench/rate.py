@@ -25,7 +25,9 @@ class RateVerifier(Verifier):
 
     name = "rate"
 
-    def __init__(self, accept_rate: float = 0.9, seed: int = 0, score_with_target: bool = True) -> None:
+    def __init__(
+        self, accept_rate: float = 0.9, seed: int = 0, score_with_target: bool = True
+    ) -> None:
         super().__init__()
         if not 0.0 <= accept_rate <= 1.0:
             raise ValueError(f"verifier.accept_rate must be in [0, 1], got {accept_rate}")
@@ -40,17 +42,23 @@ class RateVerifier(Verifier):
     def open(self, problem: Problem) -> VerifierSession:
         if self.score_with_target and self._target is None:
             raise RuntimeError("RateVerifier.bind(target) must be called before open()")
-        judge = JudgeContext(self._target, JudgePrompt(), problem) if self.score_with_target else None
+        judge = (
+            JudgeContext(self._target, JudgePrompt(), problem) if self.score_with_target else None
+        )
         return _RateSession(self, problem, judge)
 
     def draw(self, problem_id: str, index: int, text: str) -> float:
         """Return the uniform number in [0, 1) that decides this proposal."""
-        digest = hashlib.sha256(f"{self.seed}\x00{problem_id}\x00{index}\x00{text}".encode()).digest()
+        digest = hashlib.sha256(
+            f"{self.seed}\x00{problem_id}\x00{index}\x00{text}".encode()
+        ).digest()
         return int.from_bytes(digest[:8], "little") / 2**64
 
 
 class _RateSession(VerifierSession):
-    def __init__(self, verifier: RateVerifier, problem: Problem, judge: JudgeContext | None) -> None:
+    def __init__(
+        self, verifier: RateVerifier, problem: Problem, judge: JudgeContext | None
+    ) -> None:
         self.verifier = verifier
         self.problem = problem
         self.judge = judge

@@ -38,7 +38,10 @@ def format_rows(rows: Sequence[BenchRow], markdown: bool = False) -> str:
         lines += ["| " + " | ".join(cells) + " |" for cells in body]
         return "\n".join(lines)
     widths = [max(len(cells[i]) for cells in [header, *body]) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)) for cells in [header, *body])
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
+        for cells in [header, *body]
+    )
 
 
 def plot_bench(rows: Sequence[BenchRow], path: Path, title: str = "") -> Path:
@@ -51,15 +54,37 @@ def plot_bench(rows: Sequence[BenchRow], path: Path, title: str = "") -> Path:
     names = [row.scheduler for row in rows]
     positions = list(range(len(rows)))
     figure, (speed_axis, rate_axis) = plt.subplots(1, 2, figsize=(11, 4))
-    speed_axis.bar(positions, [_or_zero(row.speedup) for row in rows], color="#1f77b4", label="measured")
-    speed_axis.scatter(positions, [_or_zero(row.ideal_speedup) for row in rows], color="black", marker="_", s=600, label="limit (no contention)", zorder=3)
+    speed_axis.bar(
+        positions, [_or_zero(row.speedup) for row in rows], color="#1f77b4", label="measured"
+    )
+    speed_axis.scatter(
+        positions,
+        [_or_zero(row.ideal_speedup) for row in rows],
+        color="black",
+        marker="_",
+        s=600,
+        label="limit (no contention)",
+        zorder=3,
+    )
     speed_axis.axhline(1.0, color="#999999", linewidth=0.8)
     speed_axis.set_xticks(positions, names, rotation=20)
     speed_axis.set_ylabel("speedup vs target_only")
     speed_axis.legend(fontsize=8)
     width = 0.4
-    rate_axis.bar([p - width / 2 for p in positions], [_or_zero(row.acceptance_rate) for row in rows], width, label="acceptance", color="#2ca02c")
-    rate_axis.bar([p + width / 2 for p in positions], [_or_zero(row.accuracy) for row in rows], width, label="accuracy", color="#ff7f0e")
+    rate_axis.bar(
+        [p - width / 2 for p in positions],
+        [_or_zero(row.acceptance_rate) for row in rows],
+        width,
+        label="acceptance",
+        color="#2ca02c",
+    )
+    rate_axis.bar(
+        [p + width / 2 for p in positions],
+        [_or_zero(row.accuracy) for row in rows],
+        width,
+        label="accuracy",
+        color="#ff7f0e",
+    )
     rate_axis.set_xticks(positions, names, rotation=20)
     rate_axis.set_ylim(0, 1.05)
     rate_axis.legend(fontsize=8)
@@ -73,4 +98,6 @@ def plot_bench(rows: Sequence[BenchRow], path: Path, title: str = "") -> Path:
 
 
 def _or_zero(value) -> float:
-    return 0.0 if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+    return (
+        0.0 if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+    )

@@ -45,7 +45,12 @@ class SoloTimes:
 
 def mean_span_s(traces: Iterable[Sequence[TraceEvent]], action: str) -> float:
     """Mean duration of the ``action`` tasks in ``traces``; NaN when there is none."""
-    durations = [span.end_s - span.start_s for trace in traces for span in spans(trace) if span.action == action]
+    durations = [
+        span.end_s - span.start_s
+        for trace in traces
+        for span in spans(trace)
+        if span.action == action
+    ]
     return statistics.fmean(durations) if durations else math.nan
 
 
@@ -76,7 +81,9 @@ def step_time_s(scheduler: str, times: SoloTimes, acceptance: float, window: int
         return (window * draft + committed * check + (1 - a**window) * target) / committed
     if scheduler == "fpsr":
         return max(draft, check) + (1 - a) * target
-    raise ValueError(f"no speedup model for scheduler '{scheduler}'; expected target_only, sequential, lookahead or fpsr")
+    raise ValueError(
+        f"no speedup model for scheduler '{scheduler}'; expected target_only, sequential, lookahead or fpsr"
+    )
 
 
 def ideal_speedup(scheduler: str, times: SoloTimes, acceptance: float, window: int = 4) -> float:

@@ -54,7 +54,9 @@ def _ranks(scores: Sequence[float]) -> torch.Tensor:
     ROC depends only on the order of scores. Passing raw scores would make torchmetrics
     apply a sigmoid to values outside [0, 1], which ties large scores in float32.
     """
-    values = torch.tensor([(-math.inf if math.isnan(s) else s) for s in scores], dtype=torch.float64)
+    values = torch.tensor(
+        [(-math.inf if math.isnan(s) else s) for s in scores], dtype=torch.float64
+    )
     unique, inverse = torch.unique(values, return_inverse=True)
     return inverse.double() / max(1, len(unique) - 1)
 
@@ -90,8 +92,12 @@ def compute_curves(
     return Curves(rows, roc_auc, fpr_list, tpr_list, positives, negatives, unscored)
 
 
-def _row(threshold: float, scores: Sequence[float], labels: Sequence[bool], positives: int) -> ThresholdRow:
-    accepted = [bool(label) for score, label in zip(scores, labels, strict=True) if score > threshold]
+def _row(
+    threshold: float, scores: Sequence[float], labels: Sequence[bool], positives: int
+) -> ThresholdRow:
+    accepted = [
+        bool(label) for score, label in zip(scores, labels, strict=True) if score > threshold
+    ]
     correct = sum(accepted)
     count = len(accepted)
     return ThresholdRow(
@@ -115,7 +121,9 @@ def choose_threshold(
     """
     if min_accepted < 1:
         raise ValueError(f"calibration.min_accepted must be >= 1, got {min_accepted}")
-    reached = [row for row in rows if row.accepted >= min_accepted and row.precision >= precision_goal]
+    reached = [
+        row for row in rows if row.accepted >= min_accepted and row.precision >= precision_goal
+    ]
     if not reached:
         return None
     return max(reached, key=lambda row: (row.acceptance, -row.threshold))

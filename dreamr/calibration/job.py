@@ -63,7 +63,9 @@ def validate_calibrate_config(cfg: DictConfig) -> None:
     problems = []
     section = cfg.get("calibration")
     if section is None:
-        raise ConfigError("Invalid configuration:\n  - calibration=None: expected the calibration block")
+        raise ConfigError(
+            "Invalid configuration:\n  - calibration=None: expected the calibration block"
+        )
 
     def is_count(value) -> bool:
         return isinstance(value, int) and not isinstance(value, bool) and value >= 0
@@ -78,10 +80,16 @@ def validate_calibrate_config(cfg: DictConfig) -> None:
     if not is_count(batch_size) or batch_size < 1:
         problems.append(f"calibration.batch_size={batch_size!r}: expected an integer >= 1")
     precision = section.get("precision")
-    if isinstance(precision, bool) or not isinstance(precision, (int, float)) or not 0 < precision <= 1:
+    if (
+        isinstance(precision, bool)
+        or not isinstance(precision, (int, float))
+        or not 0 < precision <= 1
+    ):
         problems.append(f"calibration.precision={precision!r}: expected a number in (0, 1]")
     if not problems and section.gsm8k_problems + section.champ_solutions == 0:
-        problems.append("calibration.gsm8k_problems=0 and calibration.champ_solutions=0: expected at least one source")
+        problems.append(
+            "calibration.gsm8k_problems=0 and calibration.champ_solutions=0: expected at least one source"
+        )
     if cfg.get("verifier") is None:
         problems.append("verifier=None: expected a verifier to calibrate")
     if problems:
@@ -99,7 +107,9 @@ def build_examples(section: DictConfig) -> list[LabelledStep]:
     return examples
 
 
-def score_examples(verifier: Verifier, examples: list[LabelledStep], batch_size: int) -> list[Verdict]:
+def score_examples(
+    verifier: Verifier, examples: list[LabelledStep], batch_size: int
+) -> list[Verdict]:
     """Judge every example, one problem at a time so each problem's prefix is cached once."""
     verdicts: list[Verdict] = []
     groups = [list(group) for _, group in groupby(examples, key=lambda e: e.request.problem.id)]
@@ -123,10 +133,14 @@ def run_calibrate(cfg: DictConfig) -> CalibrationResult:
     examples = build_examples(section)
     logger.info(
         "%d labelled steps: %d correct, %d wrong",
-        len(examples), sum(e.label for e in examples), sum(not e.label for e in examples),
+        len(examples),
+        sum(e.label for e in examples),
+        sum(not e.label for e in examples),
     )
     sampling = SamplingConfig(**OmegaConf.to_container(cfg.sampling))
-    target = build_backend(instantiate(cfg.model.target), sampling, cfg.dtype, cfg.get("model_cache_dir"))
+    target = build_backend(
+        instantiate(cfg.model.target), sampling, cfg.dtype, cfg.get("model_cache_dir")
+    )
     verifier: Verifier = instantiate(cfg.verifier)
     verifier.bind(target)
 
@@ -140,12 +154,16 @@ def run_calibrate(cfg: DictConfig) -> CalibrationResult:
     part_verdicts = {name: part.stats.history or [] for name, part in parts.items()}
     for name, recorded in part_verdicts.items():
         if len(recorded) != len(examples):
-            raise RuntimeError(f"part '{name}' recorded {len(recorded)} verdicts for {len(examples)} steps")
+            raise RuntimeError(
+                f"part '{name}' recorded {len(recorded)} verdicts for {len(examples)} steps"
+            )
     with (output_dir / "scores.jsonl").open("w", encoding="utf-8") as handle:
         for index, (example, verdict) in enumerate(zip(examples, verdicts, strict=True)):
             record = {**example.to_json(), "verdict": verdict.to_json()}
             if parts:
-                record["parts"] = {name: recorded[index].to_json() for name, recorded in part_verdicts.items()}
+                record["parts"] = {
+                    name: recorded[index].to_json() for name, recorded in part_verdicts.items()
+                }
             handle.write(json.dumps(record) + "\n")
 
     # Step 3: curves, the chosen threshold and the saved calibration, for the verifier and
@@ -172,12 +190,18 @@ def run_calibrate(cfg: DictConfig) -> CalibrationResult:
             item.saved.save(Path(section.save_dir) / f"{name}.json")
     OmegaConf.save(cfg, output_dir / "config_resolved.yaml", resolve=True)
     for item in [result, *part_results.values()]:
-        logger.info("\n%s\nresults: %s", format_calibration(item.saved, item.chosen), item.output_dir)
+        logger.info(
+            "\n%s\nresults: %s", format_calibration(item.saved, item.chosen), item.output_dir
+        )
     return result
 
 
 def summarize(
-    verifier: Verifier, verdicts: list[Verdict], examples: list[LabelledStep], context: dict, output_dir: Path
+    verifier: Verifier,
+    verdicts: list[Verdict],
+    examples: list[LabelledStep],
+    context: dict,
+    output_dir: Path,
 ) -> CalibrationResult:
     """Compute curves and the chosen threshold; write calibration.json, the table and the plot."""
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -190,7 +214,9 @@ def summarize(
     per_source = {}
     for source in sorted({example.source for example in examples}):
         picked = [i for i, example in enumerate(examples) if example.source == source]
-        per_source[source] = compute_curves([scores[i] for i in picked], [labels[i] for i in picked]).roc_auc
+        per_source[source] = compute_curves(
+            [scores[i] for i in picked], [labels[i] for i in picked]
+        ).roc_auc
     saved = SavedCalibration(
         verifier=verifier.name,
         settings=verifier.calibration_settings(),
@@ -221,7 +247,9 @@ def write_threshold_table(rows: list[ThresholdRow], path: Path) -> None:
         writer = csv.writer(handle)
         writer.writerow(["threshold", "accepted", "precision", "recall", "acceptance"])
         for row in rows:
-            writer.writerow([row.threshold, row.accepted, row.precision, row.recall, row.acceptance])
+            writer.writerow(
+                [row.threshold, row.accepted, row.precision, row.recall, row.acceptance]
+            )
 
 
 def format_calibration(saved: SavedCalibration, chosen: ThresholdRow | None) -> str:

@@ -98,11 +98,15 @@ def gsm8k_examples(problems: list[Problem], seed: int = 0) -> list[LabelledStep]
         steps = gsm8k_steps(problem.metadata["solution"])
         for index, step in enumerate(steps):
             prior = tuple(steps[:index])
-            examples.append(LabelledStep(VerifyRequest(problem, prior, step), True, "gsm8k", "reference"))
+            examples.append(
+                LabelledStep(VerifyRequest(problem, prior, step), True, "gsm8k", "reference")
+            )
             corrupted = corrupt_step(step, random.Random(f"{seed}:{problem.id}:{index}"))
             if corrupted is not None:
                 wrong, kind = corrupted
-                examples.append(LabelledStep(VerifyRequest(problem, prior, wrong), False, "gsm8k", kind))
+                examples.append(
+                    LabelledStep(VerifyRequest(problem, prior, wrong), False, "gsm8k", kind)
+                )
     return examples
 
 
@@ -146,7 +150,9 @@ def split_with_offsets(text: str) -> list[tuple[str, int, int]]:
     return pieces
 
 
-def champ_examples(solutions: int, max_positives: int, path: Path | None = None) -> list[LabelledStep]:
+def champ_examples(
+    solutions: int, max_positives: int, path: Path | None = None
+) -> list[LabelledStep]:
     """Labelled steps from the first ``solutions`` CHAMP solutions with an annotated wrong step.
 
     Per solution: up to ``max_positives`` correct steps (the last ones before the wrong step,
@@ -161,11 +167,18 @@ def champ_examples(solutions: int, max_positives: int, path: Path | None = None)
                 return examples
             if annotation.get("start_idx") is None:
                 continue
-            problem = Problem(id=f"champ-{problem_id}-{author}", question=record["_text"].strip(), answer=record.get("_answer"))
+            problem = Problem(
+                id=f"champ-{problem_id}-{author}",
+                question=record["_text"].strip(),
+                answer=record.get("_answer"),
+            )
             pieces = split_with_offsets(annotation["text"])
             wrong_at = annotation["start_idx"]
             correct = [index for index, (_, _, end) in enumerate(pieces) if end <= wrong_at]
-            wrong = next((index for index, (_, start, end) in enumerate(pieces) if start <= wrong_at < end), None)
+            wrong = next(
+                (index for index, (_, start, end) in enumerate(pieces) if start <= wrong_at < end),
+                None,
+            )
             if wrong is None:
                 continue
             texts = [piece for piece, _, _ in pieces]

@@ -83,7 +83,8 @@ def calibrated_alpha(
         mismatches.append(f"target '{saved.target}' (this run: '{target_name}')")
     if mismatches:
         raise ValueError(
-            f"The calibration in '{path}' was made for " + ", ".join(mismatches)
+            f"The calibration in '{path}' was made for "
+            + ", ".join(mismatches)
             + "; run dreamr-calibrate for this setup or set verifier.alpha to a number"
         )
     if saved.threshold is None:
@@ -94,6 +95,11 @@ def calibrated_alpha(
         )
     logger.info(
         "verifier %s: alpha=auto -> %.4f from %s (precision goal %.2f, ROC-AUC %.3f, %d examples)",
-        verifier_name, saved.threshold, path, saved.precision_goal, saved.roc_auc, saved.examples,
+        verifier_name,
+        saved.threshold,
+        path,
+        saved.precision_goal,
+        saved.roc_auc,
+        saved.examples,
     )
     return float(saved.threshold)

@@ -57,7 +57,9 @@ def check_overrides(config_dir: str | Path, config_name: str, arguments: list[st
     """
     config_dir = Path(config_dir)
     plain = [pair for pair in map(_split, arguments) if pair is not None]
-    groups = [f"{key}={value}" for key, value in plain if (config_dir / key.replace(".", "/")).is_dir()]
+    groups = [
+        f"{key}={value}" for key, value in plain if (config_dir / key.replace(".", "/")).is_dir()
+    ]
     keys = [key for key, _ in plain if not (config_dir / key.replace(".", "/")).is_dir()]
     if not keys:
         return

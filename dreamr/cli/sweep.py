@@ -1,7 +1,7 @@
 """``dreamr-sweep``: collect the runs of a ``dreamr-reason -m`` sweep into one table and plot.
 
-    dreamr-sweep multirun/reason/2026-12-04_22-30-00
-    dreamr-sweep multirun/reason/2026-12-04_22-30-00 --baseline outputs/reason/<target_only run>
+dreamr-sweep multirun/reason/2026-12-04_22-30-00
+dreamr-sweep multirun/reason/2026-12-04_22-30-00 --baseline outputs/reason/<target_only run>
 """
 
 from __future__ import annotations
@@ -16,15 +16,21 @@ def main(argv: list[str] | None = None) -> None:
     from dreamr.sweep import collect_sweep, format_sweep, pick_operating_point, write_sweep
 
     parser = argparse.ArgumentParser(prog="dreamr-sweep", description=__doc__.splitlines()[0])
-    parser.add_argument("sweep_dir", type=Path, help="the multirun folder holding one run folder per job")
-    parser.add_argument("--key", default="verifier.alpha", help="the swept config path (default: verifier.alpha)")
+    parser.add_argument(
+        "sweep_dir", type=Path, help="the multirun folder holding one run folder per job"
+    )
+    parser.add_argument(
+        "--key", default="verifier.alpha", help="the swept config path (default: verifier.alpha)"
+    )
     parser.add_argument(
         "--baseline",
         type=Path,
         default=None,
         help="a target_only run folder, for runs made with compare_baseline=false",
     )
-    parser.add_argument("--out", type=Path, default=None, help="where to write sweep.* (default: sweep_dir)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="where to write sweep.* (default: sweep_dir)"
+    )
     parser.add_argument(
         "--max-lost",
         type=float,
@@ -42,12 +48,22 @@ def main(argv: list[str] | None = None) -> None:
     if chosen is not None:
         log.info(
             "operating point: %s=%s (run %s), acceptance %.3f, accuracy %.3f against %.3f for target_only",
-            args.key, chosen.value, chosen.run, chosen.acceptance_rate, chosen.accuracy, chosen.baseline_accuracy,
+            args.key,
+            chosen.value,
+            chosen.run,
+            chosen.acceptance_rate,
+            chosen.accuracy,
+            chosen.baseline_accuracy,
         )
     elif all(math.isnan(row.baseline_accuracy) for row in rows):
-        log.info("no operating point: the runs have no target_only accuracy; pass --baseline <run folder>")
+        log.info(
+            "no operating point: the runs have no target_only accuracy; pass --baseline <run folder>"
+        )
     else:
-        log.info("no operating point: every run loses more than --max-lost=%g problems against target_only", args.max_lost)
+        log.info(
+            "no operating point: every run loses more than --max-lost=%g problems against target_only",
+            args.max_lost,
+        )
 
 
 if __name__ == "__main__":

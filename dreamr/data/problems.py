@@ -79,7 +79,9 @@ class GSM8KSource(ProblemSource):
     number after ``####`` in the worked answer.
     """
 
-    def __init__(self, limit: int | None = None, ids: Sequence[str] | None = None, language: str = "eng"):
+    def __init__(
+        self, limit: int | None = None, ids: Sequence[str] | None = None, language: str = "eng"
+    ):
         super().__init__(limit, ids)
         self.language = language
 
@@ -97,7 +99,9 @@ class GSM8KSource(ProblemSource):
     def read(self) -> LoadedProblems:
         folder = self.template_dir()
         if not folder.is_dir():
-            raise FileNotFoundError(f"no GSM8K templates for language '{self.language}' in {folder}")
+            raise FileNotFoundError(
+                f"no GSM8K templates for language '{self.language}' in {folder}"
+            )
         loaded = LoadedProblems()
         for path in sorted(folder.glob("*.toml")):
             problem_id = f"gsm8k-{path.stem}"
@@ -108,7 +112,10 @@ class GSM8KSource(ProblemSource):
                     id=problem_id,
                     question=record["question"].strip(),
                     answer=gsm8k_final_answer(record["answer"]),
-                    metadata={"id_orig": record.get("id_orig"), "solution": record["answer"].strip()},
+                    metadata={
+                        "id_orig": record.get("id_orig"),
+                        "solution": record["answer"].strip(),
+                    },
                 )
             except (KeyError, ValueError, tomllib.TOMLDecodeError) as error:
                 loaded.errors.append(DataError(str(path), None, problem_id, str(error)))
@@ -156,7 +163,9 @@ def parse_problem(record: object) -> Problem:
         raise ValueError(f"expected a JSON object, got {type(record).__name__}")
     unknown = set(record) - {"id", "question", "answer", "images", "metadata"}
     if unknown:
-        raise ValueError(f"unknown fields {sorted(unknown)}; allowed: id, question, answer, images, metadata")
+        raise ValueError(
+            f"unknown fields {sorted(unknown)}; allowed: id, question, answer, images, metadata"
+        )
     if "id" not in record or record["id"] in (None, ""):
         raise ValueError("missing 'id'")
     question = record.get("question")

@@ -92,7 +92,9 @@ class FPSRScheduler(Scheduler):
         if not isinstance(probe_tokens, int) or probe_tokens < 1:
             problems.append(f"scheduler.probe_tokens={probe_tokens!r}: expected an integer >= 1")
         if not 0.0 <= min_overlap_gain < 1.0:
-            problems.append(f"scheduler.min_overlap_gain={min_overlap_gain!r}: expected a number in [0, 1)")
+            problems.append(
+                f"scheduler.min_overlap_gain={min_overlap_gain!r}: expected a number in [0, 1)"
+            )
         if not isinstance(probe_rounds, int) or probe_rounds < 1:
             problems.append(f"scheduler.probe_rounds={probe_rounds!r}: expected an integer >= 1")
         if close_timeout_s <= 0:
@@ -154,7 +156,9 @@ def _detail(label: str, prefix: list[Piece]) -> str:
 class _FPSRRun:
     """The coordinator of one problem: it launches tasks, reads results, commits, cancels."""
 
-    def __init__(self, scheduler: FPSRScheduler, plan: Placement, problem: Problem, context: ReasoningContext):
+    def __init__(
+        self, scheduler: FPSRScheduler, plan: Placement, problem: Problem, context: ReasoningContext
+    ):
         self.scheduler = scheduler
         self.plan = plan
         self.problem = problem
@@ -178,8 +182,12 @@ class _FPSRRun:
         target_before, draft_before = target.stats.copy(), draft.stats.copy()
         failures_before = verifier.stats.failures
         messages = self.context.prompt.messages(self.problem)
-        self.draft_view = TrackedSession(draft, draft.start(messages, label=self.problem.id), "draft")
-        self.target_view = TrackedSession(target, target.start(messages, label=self.problem.id), "target")
+        self.draft_view = TrackedSession(
+            draft, draft.start(messages, label=self.problem.id), "draft"
+        )
+        self.target_view = TrackedSession(
+            target, target.start(messages, label=self.problem.id), "target"
+        )
         self.judge = verifier.open(self.problem)
         self.lanes = self._open_lanes()
         try:
@@ -264,12 +272,16 @@ class _FPSRRun:
             try:
                 return self.results.get_nowait()
             except queue.Empty:
-                raise RuntimeError(f"FPSR stalled on problem '{self.problem.id}': no task in flight") from None
+                raise RuntimeError(
+                    f"FPSR stalled on problem '{self.problem.id}': no task in flight"
+                ) from None
         while True:
             try:
                 return self.results.get(timeout=0.5)
             except queue.Empty:
-                dead = [lane.name for lane in self.lanes.values() if not getattr(lane, "alive", True)]
+                dead = [
+                    lane.name for lane in self.lanes.values() if not getattr(lane, "alive", True)
+                ]
                 if dead:
                     raise WorkerError(f"FPSR workers {dead} exited unexpectedly") from None
                 if not self.live:
@@ -301,7 +313,9 @@ class _FPSRRun:
                 view.record(label)
             return generated
 
-        self.draft_task = Task("draft", index, write, _detail(label, prefix), payload=(label, prefix))
+        self.draft_task = Task(
+            "draft", index, write, _detail(label, prefix), payload=(label, prefix)
+        )
         self._submit(self.draft_task)
 
     def _blocked(self) -> bool:
@@ -332,7 +346,9 @@ class _FPSRRun:
         def check(cancel) -> Verdict:
             return judge.verify(prior, proposal)
 
-        slot.verify_task = Task("verify", slot.index, check, _detail(slot.draft.label, slot.prefix), slot)
+        slot.verify_task = Task(
+            "verify", slot.index, check, _detail(slot.draft.label, slot.prefix), slot
+        )
         self._submit(slot.verify_task)
 
     def _launch_fallback(self, slot: _Slot) -> None:
@@ -348,7 +364,9 @@ class _FPSRRun:
                 view.record(label)
             return generated
 
-        slot.fallback_task = Task("target", slot.index, write, _detail(label, slot.prefix), (slot, label))
+        slot.fallback_task = Task(
+            "target", slot.index, write, _detail(label, slot.prefix), (slot, label)
+        )
         self._submit(slot.fallback_task)
 
     def _on_verdict(self, slot: _Slot, verdict: Verdict) -> None:
@@ -385,7 +403,9 @@ class _FPSRRun:
                 piece = replace(slot.draft, step=replace(slot.draft.step, verdict=slot.verdict))
                 counters.accepted += 1
             elif slot.fallback is not None:
-                step = replace(slot.fallback.step, verdict=slot.verdict, rejected=slot.draft.step.text)
+                step = replace(
+                    slot.fallback.step, verdict=slot.verdict, rejected=slot.draft.step.text
+                )
                 piece = replace(slot.fallback, step=step)
             else:
                 return

@@ -58,7 +58,9 @@ class LookaheadScheduler(Scheduler):
             raise ValueError(f"scheduler.window={window!r}: expected an integer >= 1")
         batch_verify = str(batch_verify).lower()
         if batch_verify not in BATCH_VERIFY_MODES:
-            raise ValueError(f"scheduler.batch_verify={batch_verify!r}: expected one of {list(BATCH_VERIFY_MODES)}")
+            raise ValueError(
+                f"scheduler.batch_verify={batch_verify!r}: expected one of {list(BATCH_VERIFY_MODES)}"
+            )
         self.window = window
         self.batch_verify = batch_verify
 
@@ -70,7 +72,9 @@ class LookaheadScheduler(Scheduler):
         one check but a CPU does at the cost of one prefill per prompt.
         """
         verifier = context.verifier
-        has_batch = verifier is not None and type(verifier).verify_batch is not Verifier.verify_batch
+        has_batch = (
+            verifier is not None and type(verifier).verify_batch is not Verifier.verify_batch
+        )
         if self.batch_verify == "false" or not has_batch:
             return False
         if self.batch_verify == "true":
@@ -101,7 +105,9 @@ class LookaheadScheduler(Scheduler):
                 window = self._draft_window(context, draft_view, committed, trace, serial)
 
                 # Step 2: check it.
-                verdicts = self._check_window(problem, verifier, judge, committed, window, batched, trace)
+                verdicts = self._check_window(
+                    problem, verifier, judge, committed, window, batched, trace
+                )
 
                 # Step 3: commit up to the first rejection, which commits the target's own step.
                 for piece, verdict in zip(window, verdicts, strict=False):
@@ -111,7 +117,9 @@ class LookaheadScheduler(Scheduler):
                         trajectory.counters.accepted += 1
                         chosen = replace(piece, step=replace(piece.step, verdict=verdict))
                     else:
-                        chosen = self._write_fallback(context, target_view, committed, piece, verdict, trace, serial)
+                        chosen = self._write_fallback(
+                            context, target_view, committed, piece, verdict, trace, serial
+                        )
                     committed.append(chosen)
                     trajectory.steps.append(chosen.step)
                     origin = chosen.step.origin.value
@@ -163,16 +171,22 @@ class LookaheadScheduler(Scheduler):
         if batched:
             texts = [piece.step.text for piece in committed]
             requests = [
-                VerifyRequest(problem, tuple(texts + [p.step.text for p in window[:offset]]), piece.step.text)
+                VerifyRequest(
+                    problem, tuple(texts + [p.step.text for p in window[:offset]]), piece.step.text
+                )
                 for offset, piece in enumerate(window)
             ]
-            with trace.span("verify", "target", first, f"label={window[0].label} batch={len(window)}"):
+            with trace.span(
+                "verify", "target", first, f"label={window[0].label} batch={len(window)}"
+            ):
                 return verifier.verify_batch(requests)
         verdicts = []
         for offset, piece in enumerate(window):
             prefix = committed + window[:offset]
             with trace.span("verify", "target", first + offset, _detail(piece.label, prefix)):
-                verdict = judge.verify([p.step for p in prefix], Proposal(first + offset, _generated(piece)))
+                verdict = judge.verify(
+                    [p.step for p in prefix], Proposal(first + offset, _generated(piece))
+                )
             verdicts.append(verdict)
             if not verdict.accept:
                 break

@@ -77,7 +77,12 @@ class ReasoningModule(L.LightningModule):
         for outcome in (method, baseline):
             if outcome is not None and outcome.error is not None:
                 self.errors.append(
-                    {"kind": "problem", "id": problem.id, "scheduler": outcome.scheduler, "error": outcome.error}
+                    {
+                        "kind": "problem",
+                        "id": problem.id,
+                        "scheduler": outcome.scheduler,
+                        "error": outcome.error,
+                    }
                 )
         if self.traces is not None and method.trajectory is not None:
             self.traces.append(
@@ -107,7 +112,9 @@ class ReasoningModule(L.LightningModule):
             detail = "".join(traceback.format_exception_only(type(error), error)).strip()
             logger.debug("%s", traceback.format_exc())
             cpu = time.process_time() - cpu_start
-            return RunOutcome(scheduler.name, None, None, False, elapsed, error=detail, cpu_time_s=cpu)
+            return RunOutcome(
+                scheduler.name, None, None, False, elapsed, error=detail, cpu_time_s=cpu
+            )
         elapsed = time.perf_counter() - start
         cpu = time.process_time() - cpu_start
         answer = extract_boxed(trajectory.text)

@@ -77,7 +77,9 @@ class Placement:
         return self.mode is PlacementMode.THREADS
 
 
-def split_threads(total: int, requested: dict[str, int | None] | None = None) -> dict[str, int | None]:
+def split_threads(
+    total: int, requested: dict[str, int | None] | None = None
+) -> dict[str, int | None]:
     """Torch threads per worker out of ``total``; explicit values in ``requested`` win.
 
     Unset workers share what the set ones leave: the target (fallback writer) gets half of
@@ -86,7 +88,9 @@ def split_threads(total: int, requested: dict[str, int | None] | None = None) ->
     requested = dict(requested or {})
     unknown = set(requested) - set(WORKERS)
     if unknown:
-        raise ValueError(f"threads: unknown workers {sorted(unknown)}; expected keys among {list(WORKERS)}")
+        raise ValueError(
+            f"threads: unknown workers {sorted(unknown)}; expected keys among {list(WORKERS)}"
+        )
     for worker, value in requested.items():
         if value is not None and (not isinstance(value, int) or value < 1):
             raise ValueError(f"threads.{worker}={value!r}: expected null or an integer >= 1")
@@ -94,8 +98,7 @@ def split_threads(total: int, requested: dict[str, int | None] | None = None) ->
     left = max(total - fixed, 0)
     shares = {"target": 0.5, "draft": 0.25, "verify": 0.25}
     return {
-        worker: requested.get(worker) or max(1, round(left * shares[worker]))
-        for worker in WORKERS
+        worker: requested.get(worker) or max(1, round(left * shares[worker])) for worker in WORKERS
     }
 
 
@@ -123,7 +126,9 @@ def probe_overlap(
         decode(draft, probe_tokens)
         decode(target, probe_tokens)
         serial_s = min(serial_s, time.perf_counter() - start)
-        overlapped_s = min(overlapped_s, _overlapped_s(draft, target, threads, decode, probe_tokens))
+        overlapped_s = min(
+            overlapped_s, _overlapped_s(draft, target, threads, decode, probe_tokens)
+        )
     return OverlapProbe(serial_s, overlapped_s)
 
 
@@ -170,16 +175,24 @@ def plan_placement(
     total = torch.get_num_threads()
     split = split_threads(total, threads)
     if mode is PlacementMode.SERIAL:
-        return Placement(mode, {worker: None for worker in WORKERS}, "placement=serial was requested")
+        return Placement(
+            mode, {worker: None for worker in WORKERS}, "placement=serial was requested"
+        )
     if mode is PlacementMode.THREADS:
         return Placement(mode, split, "placement=threads was requested")
 
     draft_device, target_device = _device_of(draft), _device_of(target)
     if draft_device.type == "cuda" and target_device.type == "cuda":
-        where = "separate CUDA devices" if draft_device != target_device else "one CUDA device, a stream per worker"
+        where = (
+            "separate CUDA devices"
+            if draft_device != target_device
+            else "one CUDA device, a stream per worker"
+        )
         return Placement(PlacementMode.THREADS, {worker: None for worker in WORKERS}, where)
     if draft_device != target_device:
-        return Placement(PlacementMode.THREADS, split, f"draft on {draft_device}, target on {target_device}")
+        return Placement(
+            PlacementMode.THREADS, split, f"draft on {draft_device}, target on {target_device}"
+        )
 
     probe = probe_overlap(draft, target, split, probe_tokens, probe_rounds)
     plausible = probe.gain <= MAX_PLAUSIBLE_GAIN

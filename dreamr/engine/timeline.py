@@ -68,7 +68,9 @@ def spans(events: Sequence[TraceEvent]) -> list[Span]:
                 wasted = wasted or not set(prefix.split(",") if prefix else []) <= committed_set
             elif "label" in fields:
                 wasted = wasted or fields["label"] not in committed_set
-            result.append(Span(event.worker, action, event.step_index, start.time_s, event.time_s, wasted))
+            result.append(
+                Span(event.worker, action, event.step_index, start.time_s, event.time_s, wasted)
+            )
     return result
 
 
@@ -138,15 +140,33 @@ def plot_timeline(events: Sequence[TraceEvent], path: Path, title: str = "") -> 
         if event.kind == "cancel" and event.worker in row:
             axis.plot(event.time_s, row[event.worker], marker="x", color="black", markersize=6)
         elif event.kind == "commit":
-            color = ACTION_COLORS["draft"] if "draft" in event.detail or event.worker == "draft" else ACTION_COLORS["target"]
-            axis.plot(event.time_s, row["commit"], marker="|", color=color, markersize=16, markeredgewidth=2)
+            color = (
+                ACTION_COLORS["draft"]
+                if "draft" in event.detail or event.worker == "draft"
+                else ACTION_COLORS["target"]
+            )
+            axis.plot(
+                event.time_s,
+                row["commit"],
+                marker="|",
+                color=color,
+                markersize=16,
+                markeredgewidth=2,
+            )
     axis.set_yticks(list(row.values()), lanes)
     axis.invert_yaxis()
     axis.set_xlabel("seconds since the problem started")
     axis.set_xlim(0, end_s * 1.02)
     legend = [Patch(color=color, label=action) for action, color in ACTION_COLORS.items()]
     legend.append(Patch(facecolor="white", edgecolor="black", hatch="//", label="wasted"))
-    axis.legend(handles=legend, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=4, fontsize=8, frameon=False)
+    axis.legend(
+        handles=legend,
+        loc="lower right",
+        bbox_to_anchor=(1.0, 1.0),
+        ncol=4,
+        fontsize=8,
+        frameon=False,
+    )
     if title:
         axis.set_title(title, loc="left")
     figure.tight_layout()

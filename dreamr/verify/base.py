@@ -51,7 +51,9 @@ class VerifyRequest:
         return [Step(text, Origin.TARGET, 0, StopReason.DELIMITER) for text in self.prior_steps]
 
     def to_proposal(self) -> Proposal:
-        return Proposal(len(self.prior_steps), GeneratedStep(self.proposal, (), StopReason.DELIMITER))
+        return Proposal(
+            len(self.prior_steps), GeneratedStep(self.proposal, (), StopReason.DELIMITER)
+        )
 
 
 class VerifierSession(ABC):
@@ -61,7 +63,9 @@ class VerifierSession(ABC):
     def verify(self, prior_steps: Sequence[Step], proposal: Proposal) -> Verdict:
         """Judge ``proposal`` written after ``prior_steps`` (committed or speculative)."""
 
-    def verify_batch(self, prior_steps: Sequence[Step], proposals: Sequence[Proposal]) -> list[Verdict]:
+    def verify_batch(
+        self, prior_steps: Sequence[Step], proposals: Sequence[Proposal]
+    ) -> list[Verdict]:
         """Judge several alternative proposals after the same ``prior_steps``.
 
         Verifiers that score with one forward override this to score all proposals in one
@@ -92,7 +96,9 @@ class Verifier(ABC):
     def bound_target(self, needed_by: str) -> Backend:
         """Return the target backend from ``bind``; ``needed_by`` names the caller for the error."""
         if self._target is None:
-            raise RuntimeError(f"{type(self).__name__}.bind(target) must be called before {needed_by}()")
+            raise RuntimeError(
+                f"{type(self).__name__}.bind(target) must be called before {needed_by}()"
+            )
         return self._target
 
     def resolve_alpha(self, target: Backend) -> None:
@@ -103,7 +109,10 @@ class Verifier(ABC):
         """
         if getattr(self, "alpha", None) == "auto":
             self.alpha = calibrated_alpha(
-                getattr(self, "calibration", None), self.name, self.calibration_settings(), target.name
+                getattr(self, "calibration", None),
+                self.name,
+                self.calibration_settings(),
+                target.name,
             )
 
     @classmethod

@@ -52,7 +52,9 @@ class SolutionContext(StepSyncedSession):
     """
 
     def __init__(self, backend: Backend, prompt: SolvePrompt, problem: Problem) -> None:
-        super().__init__(backend, backend.start(prompt.messages(problem), label=f"verify:{problem.id}"))
+        super().__init__(
+            backend, backend.start(prompt.messages(problem), label=f"verify:{problem.id}")
+        )
         self.prompt = prompt
         self.problem = problem
 

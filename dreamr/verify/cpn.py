@@ -165,6 +165,11 @@ class _CPNSession(VerifierSession):
         logprobs = self.judge.label_logprobs(prior_steps, proposal.step.text)
         return self.verifier.decide(logprobs)
 
-    def verify_batch(self, prior_steps: Sequence[Step], proposals: Sequence[Proposal]) -> list[Verdict]:
+    def verify_batch(
+        self, prior_steps: Sequence[Step], proposals: Sequence[Proposal]
+    ) -> list[Verdict]:
         texts = [proposal.step.text for proposal in proposals]
-        return [self.verifier.decide(logprobs) for logprobs in self.judge.label_logprobs_batch(prior_steps, texts)]
+        return [
+            self.verifier.decide(logprobs)
+            for logprobs in self.judge.label_logprobs_batch(prior_steps, texts)
+        ]

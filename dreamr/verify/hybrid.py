@@ -62,12 +62,20 @@ class HybridVerifier(Verifier):
             raise ValueError(f"verifier.alpha must be {problem}, got {alpha!r}")
         if mode not in MODES:
             raise ValueError(f"verifier.mode must be one of {list(MODES)}, got {mode!r}")
-        for path, weight in (("verifier.judge_weight", judge_weight), ("verifier.likelihood_weight", likelihood_weight)):
+        for path, weight in (
+            ("verifier.judge_weight", judge_weight),
+            ("verifier.likelihood_weight", likelihood_weight),
+        ):
             if not (math.isfinite(weight) and weight >= 0):
                 raise ValueError(f"{path} must be a finite number >= 0, got {weight!r}")
-        for path, part in (("verifier.cpn.alpha", cpn.alpha), ("verifier.likelihood.alpha", likelihood.alpha)):
+        for path, part in (
+            ("verifier.cpn.alpha", cpn.alpha),
+            ("verifier.likelihood.alpha", likelihood.alpha),
+        ):
             if part == "auto":
-                raise ValueError(f"{path} must be a number inside hybrid, got 'auto'; calibrate verifier.alpha instead")
+                raise ValueError(
+                    f"{path} must be a number inside hybrid, got 'auto'; calibrate verifier.alpha instead"
+                )
         if not 0.0 < cpn.alpha < 1.0:
             raise ValueError(f"verifier.cpn.alpha must be in (0, 1) inside hybrid, got {cpn.alpha}")
         self.cpn = cpn
@@ -87,7 +95,9 @@ class HybridVerifier(Verifier):
             "likelihood": self.likelihood.calibration_settings(),
         }
         if self.mode == "sum":
-            settings.update(judge_weight=self.judge_weight, likelihood_weight=self.likelihood_weight)
+            settings.update(
+                judge_weight=self.judge_weight, likelihood_weight=self.likelihood_weight
+            )
         return settings
 
     def parts(self) -> dict[str, Verifier]:
@@ -145,7 +155,9 @@ class HybridVerifier(Verifier):
 
 
 class _HybridSession(VerifierSession):
-    def __init__(self, verifier: HybridVerifier, judge: VerifierSession, likelihood: VerifierSession):
+    def __init__(
+        self, verifier: HybridVerifier, judge: VerifierSession, likelihood: VerifierSession
+    ):
         self.verifier = verifier
         self.judge = judge
         self.likelihood = likelihood
@@ -155,7 +167,9 @@ class _HybridSession(VerifierSession):
         likelihood = self.likelihood.verify(prior_steps, proposal)
         return self.verifier.combine(judge, likelihood)
 
-    def verify_batch(self, prior_steps: Sequence[Step], proposals: Sequence[Proposal]) -> list[Verdict]:
+    def verify_batch(
+        self, prior_steps: Sequence[Step], proposals: Sequence[Proposal]
+    ) -> list[Verdict]:
         judges = self.judge.verify_batch(prior_steps, proposals)
         likelihoods = self.likelihood.verify_batch(prior_steps, proposals)
         return [

@@ -26,7 +26,9 @@ class JudgeContext(StepSyncedSession):
         self.head = head
         self.prompt = prompt
         self.problem = problem
-        super().__init__(backend, backend.start_raw(prompt.prefix(head, problem), label=f"judge:{problem.id}"))
+        super().__init__(
+            backend, backend.start_raw(prompt.prefix(head, problem), label=f"judge:{problem.id}")
+        )
 
     def label_logprobs(self, prior_steps: Sequence[Step], proposal_text: str) -> torch.Tensor:
         """Log-probabilities [V] of the first token of the judge's reply."""
@@ -35,7 +37,9 @@ class JudgeContext(StepSyncedSession):
             self.session, self.prompt.suffix(self.tail, proposal_text)
         )
 
-    def label_logprobs_batch(self, prior_steps: Sequence[Step], proposal_texts: Sequence[str]) -> list[torch.Tensor]:
+    def label_logprobs_batch(
+        self, prior_steps: Sequence[Step], proposal_texts: Sequence[str]
+    ) -> list[torch.Tensor]:
         """Log-probabilities [V] of the reply's first token for each proposal, in one forward."""
         self.sync([step.text for step in prior_steps])
         rows = [self.backend.encode(self.prompt.suffix(self.tail, text)) for text in proposal_texts]

@@ -118,7 +118,9 @@ class LikelihoodVerifier(Verifier):
     def verify_batch(self, requests: Sequence[VerifyRequest]) -> list[Verdict]:
         """Score several requests with one padded forward of prompt, prior steps and proposal."""
         target = self.bound_target("verify_batch")
-        return [self.decide(scored) for scored in batch_continuations(target, self.prompt, requests)]
+        return [
+            self.decide(scored) for scored in batch_continuations(target, self.prompt, requests)
+        ]
 
 
 def batch_continuations(
@@ -148,10 +150,16 @@ class _LikelihoodSession(VerifierSession):
         # NOTE: this session is the verifier's own copy of the solution context, so an accepted
         # step is prefilled again here although the scheduler's target session already contains it.
         self.context.sync([step.text for step in prior_steps])
-        scored = self.context.backend.continuation_logprobs(self.context.session, proposal.step.text)
+        scored = self.context.backend.continuation_logprobs(
+            self.context.session, proposal.step.text
+        )
         return self.verifier.decide(scored)
 
-    def verify_batch(self, prior_steps: Sequence[Step], proposals: Sequence[Proposal]) -> list[Verdict]:
+    def verify_batch(
+        self, prior_steps: Sequence[Step], proposals: Sequence[Proposal]
+    ) -> list[Verdict]:
         texts = [proposal.step.text for proposal in proposals]
-        scored = self.context.continuation_logprobs_batch([step.text for step in prior_steps], texts)
+        scored = self.context.continuation_logprobs_batch(
+            [step.text for step in prior_steps], texts
+        )
         return [self.verifier.decide(part) for part in scored]

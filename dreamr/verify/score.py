@@ -36,7 +36,9 @@ SCORE_QUESTION = (
 )
 
 
-def expected_rating(logprobs: torch.Tensor, digit_ids: Sequence[Sequence[int]]) -> tuple[float, float]:
+def expected_rating(
+    logprobs: torch.Tensor, digit_ids: Sequence[Sequence[int]]
+) -> tuple[float, float]:
     """Return ``(expected rating, digit mass)`` from next-token log-probabilities [V].
 
     ``digit_ids[d]`` lists the token ids of digit ``d``; the mass is ``sum_d exp(l_d)``.
@@ -83,7 +85,9 @@ class ScoreVerifier(Verifier):
     def bind(self, target: Backend) -> None:
         self._target = target
         try:
-            self.digit_ids = [label_token_ids(target.tokenizer, [str(digit)]) for digit in range(10)]
+            self.digit_ids = [
+                label_token_ids(target.tokenizer, [str(digit)]) for digit in range(10)
+            ]
         except ValueError as error:
             raise ValueError(
                 f"The score verifier reads ratings 0-9 from single-token digits: {error}"
@@ -118,7 +122,9 @@ class ScoreVerifier(Verifier):
             )
             for request in requests
         ]
-        return [self.decide(torch.log_softmax(row[-1], dim=-1)) for row in target.forward_batch(rows)]
+        return [
+            self.decide(torch.log_softmax(row[-1], dim=-1)) for row in target.forward_batch(rows)
+        ]
 
 
 class _ScoreSession(VerifierSession):
@@ -129,6 +135,11 @@ class _ScoreSession(VerifierSession):
     def verify(self, prior_steps: Sequence[Step], proposal: Proposal) -> Verdict:
         return self.verifier.decide(self.judge.label_logprobs(prior_steps, proposal.step.text))
 
-    def verify_batch(self, prior_steps: Sequence[Step], proposals: Sequence[Proposal]) -> list[Verdict]:
+    def verify_batch(
+        self, prior_steps: Sequence[Step], proposals: Sequence[Proposal]
+    ) -> list[Verdict]:
         texts = [proposal.step.text for proposal in proposals]
-        return [self.verifier.decide(logprobs) for logprobs in self.judge.label_logprobs_batch(prior_steps, texts)]
+        return [
+            self.verifier.decide(logprobs)
+            for logprobs in self.judge.label_logprobs_batch(prior_steps, texts)
+        ]

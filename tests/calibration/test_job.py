@@ -87,21 +87,38 @@ def test_hybrid_calibration_scores_its_parts(tmp_path):
     ]
     hybrid = run_calibrate(
         compose_config(
-            "calibrate", "verifier=hybrid", "verifier.mode=sum", "verifier.cpn.min_label_mass=0",
-            f"output_dir={tmp_path / 'hybrid'}", *common,
+            "calibrate",
+            "verifier=hybrid",
+            "verifier.mode=sum",
+            "verifier.cpn.min_label_mass=0",
+            f"output_dir={tmp_path / 'hybrid'}",
+            *common,
         )
     )
     alone = run_calibrate(
-        compose_config("calibrate", "verifier=likelihood", f"output_dir={tmp_path / 'likelihood'}", *common)
+        compose_config(
+            "calibrate", "verifier=likelihood", f"output_dir={tmp_path / 'likelihood'}", *common
+        )
     )
-    hybrid_rows = [json.loads(line) for line in (tmp_path / "hybrid" / "scores.jsonl").read_text().splitlines()]
-    alone_rows = [json.loads(line) for line in (tmp_path / "likelihood" / "scores.jsonl").read_text().splitlines()]
+    hybrid_rows = [
+        json.loads(line) for line in (tmp_path / "hybrid" / "scores.jsonl").read_text().splitlines()
+    ]
+    alone_rows = [
+        json.loads(line)
+        for line in (tmp_path / "likelihood" / "scores.jsonl").read_text().splitlines()
+    ]
     assert len(hybrid_rows) == len(alone_rows)
     for with_parts, single in zip(hybrid_rows, alone_rows, strict=True):
-        assert with_parts["parts"]["likelihood"]["score"] == pytest.approx(single["verdict"]["score"], abs=1e-5)
+        assert with_parts["parts"]["likelihood"]["score"] == pytest.approx(
+            single["verdict"]["score"], abs=1e-5
+        )
         assert 0.0 <= with_parts["parts"]["cpn"]["score"] <= 1.0
     parts = hybrid.saved.extra["parts"]
     assert set(parts) == {"cpn", "likelihood"}
     assert parts["likelihood"]["roc_auc"] == pytest.approx(alone.saved.roc_auc)
-    assert {path.name for path in (tmp_path / "saved").iterdir()} == {"hybrid.json", "cpn.json", "likelihood.json"}
+    assert {path.name for path in (tmp_path / "saved").iterdir()} == {
+        "hybrid.json",
+        "cpn.json",
+        "likelihood.json",
+    }
     assert (tmp_path / "hybrid" / "part-cpn" / "calibration.png").exists()

@@ -16,7 +16,11 @@ def test_gsm8k_has_100_problems_with_gold_answers():
 
 
 def test_gsm8k_limit_and_ids():
-    assert [p.id for p in GSM8KSource(limit=3).load().problems] == ["gsm8k-0000", "gsm8k-0001", "gsm8k-0002"]
+    assert [p.id for p in GSM8KSource(limit=3).load().problems] == [
+        "gsm8k-0000",
+        "gsm8k-0001",
+        "gsm8k-0002",
+    ]
     chosen = GSM8KSource(ids=["gsm8k-0042", "gsm8k-0007"]).load().problems
     assert {p.id for p in chosen} == {"gsm8k-0042", "gsm8k-0007"}
 
@@ -58,7 +62,9 @@ def test_jsonl_records_malformed_line_and_keeps_others(tmp_path):
     ],
 )
 def test_jsonl_invalid_records_are_recorded(tmp_path, record, message):
-    path = write_lines(tmp_path / "p.jsonl", [json.dumps({"id": "ok", "question": "q"}), json.dumps(record)])
+    path = write_lines(
+        tmp_path / "p.jsonl", [json.dumps({"id": "ok", "question": "q"}), json.dumps(record)]
+    )
     loaded = JsonlSource(str(path)).load()
     assert [p.id for p in loaded.problems] == ["ok"]
     assert loaded.errors[0].line == 2

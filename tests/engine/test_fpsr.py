@@ -15,7 +15,9 @@ from dreamr.types import Origin, Problem, StopReason
 from dreamr.verify.base import always_accept, always_reject
 from tests.engine.stubs import StubVerifier
 
-PROBLEM = Problem(id="p0", question="Natalia sold 48 clips in April and half as many in May. Total?", answer="72")
+PROBLEM = Problem(
+    id="p0", question="Natalia sold 48 clips in April and half as many in May. Total?", answer="72"
+)
 LIMITS = StepLimits(max_step_tokens=6, max_new_tokens=40, answer_marker=None)
 PLACEMENTS = ["serial", "threads"]
 
@@ -27,7 +29,9 @@ def context(target, draft=None, verifier=None, limits=LIMITS) -> ReasoningContex
 
 
 def token_trace(trajectory):
-    return [(step.text, step.num_tokens, step.stop_reason, step.origin) for step in trajectory.steps]
+    return [
+        (step.text, step.num_tokens, step.stop_reason, step.origin) for step in trajectory.steps
+    ]
 
 
 def run_guarded(scheduler, problem, ctx, timeout_s=60.0):
@@ -53,9 +57,13 @@ def run_guarded(scheduler, problem, ctx, timeout_s=60.0):
 def test_always_reject_equals_target_only(tiny_target, tiny_draft, placement):
     baseline = TargetOnlyScheduler().run(PROBLEM, context(tiny_target))
     method = run_guarded(
-        FPSRScheduler(placement=placement), PROBLEM, context(tiny_target, tiny_draft, always_reject())
+        FPSRScheduler(placement=placement),
+        PROBLEM,
+        context(tiny_target, tiny_draft, always_reject()),
     )
-    assert [(s.text, s.num_tokens) for s in method.steps] == [(s.text, s.num_tokens) for s in baseline.steps]
+    assert [(s.text, s.num_tokens) for s in method.steps] == [
+        (s.text, s.num_tokens) for s in baseline.steps
+    ]
     assert method.stop_reason is baseline.stop_reason
     assert all(step.origin is Origin.TARGET for step in method.steps)
     assert method.counters.accepted == 0
@@ -66,9 +74,13 @@ def test_always_reject_equals_target_only(tiny_target, tiny_draft, placement):
 def test_always_accept_equals_draft_alone(tiny_target, tiny_draft, placement):
     draft_alone = TargetOnlyScheduler().run(PROBLEM, context(tiny_draft))
     method = run_guarded(
-        FPSRScheduler(placement=placement), PROBLEM, context(tiny_target, tiny_draft, always_accept())
+        FPSRScheduler(placement=placement),
+        PROBLEM,
+        context(tiny_target, tiny_draft, always_accept()),
     )
-    assert [(s.text, s.num_tokens) for s in method.steps] == [(s.text, s.num_tokens) for s in draft_alone.steps]
+    assert [(s.text, s.num_tokens) for s in method.steps] == [
+        (s.text, s.num_tokens) for s in draft_alone.steps
+    ]
     assert method.counters.acceptance_rate == 1.0
 
 
@@ -90,7 +102,9 @@ def test_stub_verdicts_match_sequential(tiny_target, tiny_draft, placement, wind
 
 def test_serial_placement_does_sequential_work(tiny_target, tiny_draft):
     expected = SequentialScheduler().run(PROBLEM, context(tiny_target, tiny_draft, StubVerifier(3)))
-    method = FPSRScheduler(placement="serial").run(PROBLEM, context(tiny_target, tiny_draft, StubVerifier(3)))
+    method = FPSRScheduler(placement="serial").run(
+        PROBLEM, context(tiny_target, tiny_draft, StubVerifier(3))
+    )
     assert method.counters.draft_tokens == expected.counters.draft_tokens
     assert method.counters.target_tokens == expected.counters.target_tokens
     assert method.counters.target_forward_passes == expected.counters.target_forward_passes
@@ -102,7 +116,9 @@ def test_commits_come_from_committed_prefix(tiny_target, tiny_draft, placement):
     # A slow check lets the draft run ahead, so rejections cancel work in flight.
     verifier = StubVerifier(reject_at=(1, 2, 5), reject_every=None, delay_s=0.02)
     trajectory = run_guarded(
-        FPSRScheduler(window=3, placement=placement), PROBLEM, context(tiny_target, tiny_draft, verifier)
+        FPSRScheduler(window=3, placement=placement),
+        PROBLEM,
+        context(tiny_target, tiny_draft, verifier),
     )
     assert commits_off_committed_prefix(trajectory.trace) == []
     commits = [event for event in trajectory.trace if event.kind == "commit"]
@@ -116,10 +132,18 @@ def test_trace_check_catches_rejected_prefix(tiny_target, tiny_draft):
     )
     events = list(trajectory.trace)
     # Rewrite the prefix of the last commit's producing task to include a rejected draft.
-    last_label = events[[e.kind for e in events].index("commit", len(events) - 3)].detail.split("label=")[1]
-    start = next(e for e in events if e.kind.endswith("_start") and f"label={last_label} " in e.detail)
-    rejected = next(e for e in events if e.kind == "draft_start" and e.step_index == 2).detail.split()[0][6:]
-    forged = type(start)(start.kind, start.worker, start.step_index, start.time_s, start.detail + "," + rejected)
+    last_label = events[[e.kind for e in events].index("commit", len(events) - 3)].detail.split(
+        "label="
+    )[1]
+    start = next(
+        e for e in events if e.kind.endswith("_start") and f"label={last_label} " in e.detail
+    )
+    rejected = next(
+        e for e in events if e.kind == "draft_start" and e.step_index == 2
+    ).detail.split()[0][6:]
+    forged = type(start)(
+        start.kind, start.worker, start.step_index, start.time_s, start.detail + "," + rejected
+    )
     events[events.index(start)] = forged
     assert commits_off_committed_prefix(events) != []
 
@@ -127,12 +151,18 @@ def test_trace_check_catches_rejected_prefix(tiny_target, tiny_draft):
 def test_threads_overlap_draft_with_checks(tiny_target, tiny_draft):
     verifier = StubVerifier(reject_every=None, delay_s=0.05)
     trajectory = run_guarded(
-        FPSRScheduler(window=3, placement="threads"), PROBLEM, context(tiny_target, tiny_draft, verifier)
+        FPSRScheduler(window=3, placement="threads"),
+        PROBLEM,
+        context(tiny_target, tiny_draft, verifier),
     )
     trace = trajectory.trace
     first_check = next(e for e in trace if e.kind == "verify_start")
     first_check_end = next(e for e in trace if e.kind == "verify_end")
-    drafts_during = [e for e in trace if e.kind == "draft_start" and first_check.time_s < e.time_s < first_check_end.time_s]
+    drafts_during = [
+        e
+        for e in trace
+        if e.kind == "draft_start" and first_check.time_s < e.time_s < first_check_end.time_s
+    ]
     assert drafts_during, "the draft did not run ahead while the first check ran"
     fallbacks = [e for e in trace if e.kind == "target_start"]
     assert fallbacks, "no fallback was started beside the checks"
@@ -142,7 +172,9 @@ def test_threads_overlap_draft_with_checks(tiny_target, tiny_draft):
 def test_window_bounds_uncommitted_drafts(tiny_target, tiny_draft):
     verifier = StubVerifier(reject_every=None, delay_s=0.02)
     trajectory = run_guarded(
-        FPSRScheduler(window=1, placement="threads"), PROBLEM, context(tiny_target, tiny_draft, verifier)
+        FPSRScheduler(window=1, placement="threads"),
+        PROBLEM,
+        context(tiny_target, tiny_draft, verifier),
     )
     commit_times = {e.step_index: e.time_s for e in trajectory.trace if e.kind == "commit"}
     for event in trajectory.trace:
@@ -164,9 +196,13 @@ def test_failing_worker_raises_instead_of_hanging(tiny_target, tiny_draft, place
 def test_answer_ends_fpsr_like_sequential(tiny_target, tiny_draft):
     probe = TargetOnlyScheduler().run(PROBLEM, context(tiny_draft))
     limits = StepLimits(max_step_tokens=6, max_new_tokens=40, answer_marker=probe.text[8:11])
-    expected = SequentialScheduler().run(PROBLEM, context(tiny_target, tiny_draft, StubVerifier(3), limits))
+    expected = SequentialScheduler().run(
+        PROBLEM, context(tiny_target, tiny_draft, StubVerifier(3), limits)
+    )
     method = run_guarded(
-        FPSRScheduler(placement="threads"), PROBLEM, context(tiny_target, tiny_draft, StubVerifier(3), limits)
+        FPSRScheduler(placement="threads"),
+        PROBLEM,
+        context(tiny_target, tiny_draft, StubVerifier(3), limits),
     )
     assert token_trace(method) == token_trace(expected)
     assert method.stop_reason is expected.stop_reason
@@ -191,7 +227,9 @@ def test_cancelled_step_has_cancelled_stop_reason(tiny_target):
 
 
 def test_cancel_stops_generation_within_one_token(tiny_target):
-    limits = StepLimits(delimiter="\x00", answer_marker=None, max_step_tokens=10_000, max_new_tokens=10_000)
+    limits = StepLimits(
+        delimiter="\x00", answer_marker=None, max_step_tokens=10_000, max_new_tokens=10_000
+    )
     # A target that never ends a step by itself: end-of-sequence ids are ignored here.
     tiny_target.eos_token_ids = frozenset({-1})
     session = tiny_target.start_raw("Count to a thousand:", label="cancel")
@@ -199,7 +237,9 @@ def test_cancel_stops_generation_within_one_token(tiny_target):
     cancel = threading.Event()
     outcome = {}
     worker = threading.Thread(
-        target=lambda: outcome.update(step=tiny_target.generate_step(session, limits, 10_000, cancel)),
+        target=lambda: outcome.update(
+            step=tiny_target.generate_step(session, limits, 10_000, cancel)
+        ),
         daemon=True,
     )
     worker.start()

@@ -14,7 +14,9 @@ from dreamr.verify.base import always_reject
 from dreamr.verify.cpn import CPNVerifier
 from tests.engine.stubs import StubVerifier
 
-PROBLEM = Problem(id="p0", question="Natalia sold 48 clips in April and half as many in May. Total?", answer="72")
+PROBLEM = Problem(
+    id="p0", question="Natalia sold 48 clips in April and half as many in May. Total?", answer="72"
+)
 LIMITS = StepLimits(max_step_tokens=6, max_new_tokens=40, answer_marker=None)
 
 
@@ -25,13 +27,19 @@ def context(target, draft=None, verifier=None, limits=LIMITS) -> ReasoningContex
 
 
 def token_trace(trajectory):
-    return [(step.text, step.num_tokens, step.stop_reason, step.origin) for step in trajectory.steps]
+    return [
+        (step.text, step.num_tokens, step.stop_reason, step.origin) for step in trajectory.steps
+    ]
 
 
 @pytest.mark.parametrize("window", [1, 3, 4])
 def test_stub_verdicts_match_sequential_and_fpsr(tiny_target, tiny_draft, window):
-    sequential = SequentialScheduler().run(PROBLEM, context(tiny_target, tiny_draft, StubVerifier(3)))
-    lookahead = LookaheadScheduler(window=window).run(PROBLEM, context(tiny_target, tiny_draft, StubVerifier(3)))
+    sequential = SequentialScheduler().run(
+        PROBLEM, context(tiny_target, tiny_draft, StubVerifier(3))
+    )
+    lookahead = LookaheadScheduler(window=window).run(
+        PROBLEM, context(tiny_target, tiny_draft, StubVerifier(3))
+    )
     fpsr = FPSRScheduler(window=window, placement="threads").run(
         PROBLEM, context(tiny_target, tiny_draft, StubVerifier(3))
     )
@@ -45,14 +53,20 @@ def test_stub_verdicts_match_sequential_and_fpsr(tiny_target, tiny_draft, window
 def test_always_reject_equals_target_only(tiny_target, tiny_draft):
     baseline = TargetOnlyScheduler().run(PROBLEM, context(tiny_target))
     method = LookaheadScheduler().run(PROBLEM, context(tiny_target, tiny_draft, always_reject()))
-    assert [(s.text, s.num_tokens) for s in method.steps] == [(s.text, s.num_tokens) for s in baseline.steps]
+    assert [(s.text, s.num_tokens) for s in method.steps] == [
+        (s.text, s.num_tokens) for s in baseline.steps
+    ]
     assert all(step.origin is Origin.TARGET for step in method.steps)
 
 
 def test_window_drafts_ahead_and_wastes_after_rejection(tiny_target, tiny_draft):
     verifier = StubVerifier(reject_every=None, reject_at=(1,))
-    sequential = SequentialScheduler().run(PROBLEM, context(tiny_target, tiny_draft, StubVerifier(reject_every=None, reject_at=(1,))))
-    lookahead = LookaheadScheduler(window=4).run(PROBLEM, context(tiny_target, tiny_draft, verifier))
+    sequential = SequentialScheduler().run(
+        PROBLEM, context(tiny_target, tiny_draft, StubVerifier(reject_every=None, reject_at=(1,)))
+    )
+    lookahead = LookaheadScheduler(window=4).run(
+        PROBLEM, context(tiny_target, tiny_draft, verifier)
+    )
     assert token_trace(lookahead) == token_trace(sequential)
     assert lookahead.counters.draft_tokens > sequential.counters.draft_tokens
     assert commits_off_committed_prefix(lookahead.trace) == []
@@ -62,7 +76,9 @@ def test_batched_window_check_matches_cached_checks(tiny_target, tiny_draft):
     def cpn():
         return CPNVerifier(alpha=0.5, min_label_mass=0.0)
 
-    cached = LookaheadScheduler(batch_verify="false").run(PROBLEM, context(tiny_target, tiny_draft, cpn()))
+    cached = LookaheadScheduler(batch_verify="false").run(
+        PROBLEM, context(tiny_target, tiny_draft, cpn())
+    )
     batched_scheduler = LookaheadScheduler(batch_verify="true")
     ctx = context(tiny_target, tiny_draft, cpn())
     assert batched_scheduler.uses_batch(ctx)

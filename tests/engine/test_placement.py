@@ -69,7 +69,8 @@ def test_bench_gpu_preset_composes():
 def test_implausible_probe_gain_falls_back_to_serial(tiny_target, tiny_draft, monkeypatch):
     # Two tasks sharing one thread budget cannot finish 90% faster together than in turn.
     monkeypatch.setattr(
-        "dreamr.engine.placement.probe_overlap", lambda *args: OverlapProbe(serial_s=10.0, overlapped_s=1.0)
+        "dreamr.engine.placement.probe_overlap",
+        lambda *args: OverlapProbe(serial_s=10.0, overlapped_s=1.0),
     )
     plan = plan_placement("auto", tiny_draft, tiny_target)
     assert plan.mode is PlacementMode.SERIAL

@@ -29,7 +29,11 @@ def real_context():
 
 
 def test_real_pair_schedulers_commit_alike(real_context):
-    problem = instantiate({"_target_": GSM8KSource.__module__ + ".GSM8KSource", "limit": 1}).load().problems[0]
+    problem = (
+        instantiate({"_target_": GSM8KSource.__module__ + ".GSM8KSource", "limit": 1})
+        .load()
+        .problems[0]
+    )
     sequential = SequentialScheduler().run(problem, real_context)
     fpsr_scheduler = FPSRScheduler()
     fpsr = fpsr_scheduler.run(problem, real_context)

@@ -35,7 +35,9 @@ def test_failing_worker_is_recorded_as_problem_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr("dreamr.verify.cpn._CPNSession.verify", broken_verify)
     summary = run_reason(
-        tiny_config(tmp_path, "scheduler=fpsr", "scheduler.placement=threads", "compare_baseline=false")
+        tiny_config(
+            tmp_path, "scheduler=fpsr", "scheduler.placement=threads", "compare_baseline=false"
+        )
     )
     records = read_results(tmp_path)
     assert len(records) == 2
@@ -49,7 +51,9 @@ def test_token_speculation_keeps_greedy_output(tmp_path):
     plain = tmp_path / "plain"
     assisted = tmp_path / "assisted"
     run_reason(tiny_config(plain, "scheduler=target_only", "data.limit=1"))
-    run_reason(tiny_config(assisted, "scheduler=target_only", "data.limit=1", "token_speculation=true"))
+    run_reason(
+        tiny_config(assisted, "scheduler=target_only", "data.limit=1", "token_speculation=true")
+    )
     plain_steps = [step["text"] for step in read_results(plain)[0]["steps"]]
     assisted_steps = [step["text"] for step in read_results(assisted)[0]["steps"]]
     assert assisted_steps == plain_steps

@@ -9,7 +9,9 @@ from dreamr.steps import StepLimits
 from dreamr.types import Origin, Problem, Proposal, Step, StopReason, Verdict
 from dreamr.verify.base import Verifier, VerifierSession, always_accept, always_reject
 
-PROBLEM = Problem(id="p0", question="Natalia sold 48 clips in April and half as many in May. Total?", answer="72")
+PROBLEM = Problem(
+    id="p0", question="Natalia sold 48 clips in April and half as many in May. Total?", answer="72"
+)
 LIMITS = StepLimits(max_step_tokens=6, max_new_tokens=30, answer_marker=None)
 
 
@@ -72,7 +74,9 @@ class EveryThirdRejected(Verifier):
 
 
 def test_mixed_verdicts_commit_draft_and_fallback_steps(tiny_target, tiny_draft):
-    trajectory = SequentialScheduler().run(PROBLEM, context(tiny_target, tiny_draft, EveryThirdRejected()))
+    trajectory = SequentialScheduler().run(
+        PROBLEM, context(tiny_target, tiny_draft, EveryThirdRejected())
+    )
     origins = [step.origin for step in trajectory.steps]
     expected = [Origin.TARGET if index % 3 == 2 else Origin.DRAFT for index in range(len(origins))]
     assert origins == expected
@@ -81,9 +85,19 @@ def test_mixed_verdicts_commit_draft_and_fallback_steps(tiny_target, tiny_draft)
 
 
 def test_trace_brackets_each_step(tiny_target, tiny_draft):
-    trajectory = SequentialScheduler().run(PROBLEM, context(tiny_target, tiny_draft, EveryThirdRejected()))
+    trajectory = SequentialScheduler().run(
+        PROBLEM, context(tiny_target, tiny_draft, EveryThirdRejected())
+    )
     kinds = [event.kind for event in trajectory.trace if event.step_index == 2]
-    assert kinds == ["draft_start", "draft_end", "verify_start", "verify_end", "target_start", "target_end", "commit"]
+    assert kinds == [
+        "draft_start",
+        "draft_end",
+        "verify_start",
+        "verify_end",
+        "target_start",
+        "target_end",
+        "commit",
+    ]
     times = [event.time_s for event in trajectory.trace]
     assert times == sorted(times)
 

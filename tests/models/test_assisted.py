@@ -13,7 +13,9 @@ from dreamr.steps import StepLimits
 from dreamr.types import Problem, StopReason
 from tests.engine.stubs import StubVerifier
 
-PROBLEM = Problem(id="p0", question="Natalia sold 48 clips in April and half as many in May. Total?", answer="72")
+PROBLEM = Problem(
+    id="p0", question="Natalia sold 48 clips in April and half as many in May. Total?", answer="72"
+)
 LIMITS = StepLimits(max_step_tokens=8, max_new_tokens=48, answer_marker=None)
 
 
@@ -25,7 +27,9 @@ def steps_of(trajectory):
 def test_assisted_target_only_equals_plain(tiny_target, tiny_draft, num_assistant_tokens):
     plain = TargetOnlyScheduler().run(PROBLEM, ReasoningContext(target=tiny_target, limits=LIMITS))
     assisted_backend = AssistedBackend(tiny_target, tiny_draft, num_assistant_tokens)
-    assisted = TargetOnlyScheduler().run(PROBLEM, ReasoningContext(target=assisted_backend, limits=LIMITS))
+    assisted = TargetOnlyScheduler().run(
+        PROBLEM, ReasoningContext(target=assisted_backend, limits=LIMITS)
+    )
     assert steps_of(assisted) == steps_of(plain)
     assert assisted.counters.target_tokens == plain.counters.target_tokens
 
@@ -46,7 +50,9 @@ def test_fpsr_with_assisted_fallbacks_matches_plain(tiny_target, tiny_draft):
     def run(target):
         verifier = StubVerifier(3)
         verifier.bind(target)
-        context = ReasoningContext(target=target, draft=tiny_draft, verifier=verifier, limits=LIMITS)
+        context = ReasoningContext(
+            target=target, draft=tiny_draft, verifier=verifier, limits=LIMITS
+        )
         return FPSRScheduler(placement="threads").run(PROBLEM, context)
 
     plain = run(tiny_target)
@@ -57,13 +63,16 @@ def test_fpsr_with_assisted_fallbacks_matches_plain(tiny_target, tiny_draft):
 def test_cancel_stops_within_one_round(tiny_target, tiny_draft):
     backend = AssistedBackend(tiny_target, tiny_draft, 3)
     tiny_target.eos_token_ids = frozenset({-1})
-    limits = StepLimits(delimiter="\x00", answer_marker=None, max_step_tokens=10_000, max_new_tokens=10_000)
+    limits = StepLimits(
+        delimiter="\x00", answer_marker=None, max_step_tokens=10_000, max_new_tokens=10_000
+    )
     session = backend.start_raw("Count to a thousand:", label="cancel")
     start_len = len(session.ids)
     cancel = threading.Event()
     outcome = {}
     worker = threading.Thread(
-        target=lambda: outcome.update(step=backend.generate_step(session, limits, 10_000, cancel)), daemon=True
+        target=lambda: outcome.update(step=backend.generate_step(session, limits, 10_000, cancel)),
+        daemon=True,
     )
     worker.start()
     while len(session.ids) < start_len + 8:

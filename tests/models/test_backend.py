@@ -12,7 +12,11 @@ PROMPT = [{"role": "user", "content": "Natalia sold clips to 48 of her friends i
 def hf_greedy(backend, messages, new_tokens: int) -> list[int]:
     ids = backend.encode(backend.render_chat(messages))
     output = backend.model.generate(
-        torch.tensor([ids]), max_new_tokens=new_tokens, do_sample=False, eos_token_id=None, pad_token_id=0
+        torch.tensor([ids]),
+        max_new_tokens=new_tokens,
+        do_sample=False,
+        eos_token_id=None,
+        pad_token_id=0,
     )
     return output[0, len(ids) :].tolist()
 
@@ -31,7 +35,9 @@ def test_step_stops_right_after_delimiter(tiny_target):
     reference = tiny_target.tokenizer.decode(hf_greedy(tiny_target, PROMPT, 12))
     delimiter = reference[10:13]  # any text the model will write; the step must end there
     session = tiny_target.start(PROMPT)
-    step = tiny_target.generate_step(session, StepLimits(delimiter=delimiter, answer_marker=None), 40)
+    step = tiny_target.generate_step(
+        session, StepLimits(delimiter=delimiter, answer_marker=None), 40
+    )
     assert step.stop_reason is StopReason.DELIMITER
     assert delimiter in step.text
     assert reference.startswith(step.text)
@@ -52,7 +58,9 @@ def test_step_stops_at_eos_inside_step(make_tiny_backend):
 
 def test_step_stops_at_max_step_tokens(tiny_target):
     session = tiny_target.start(PROMPT)
-    step = tiny_target.generate_step(session, StepLimits(delimiter="\u2400never", answer_marker=None), 5)
+    step = tiny_target.generate_step(
+        session, StepLimits(delimiter="\u2400never", answer_marker=None), 5
+    )
     assert step.stop_reason is StopReason.MAX_STEP_TOKENS
     assert step.num_tokens == 5
 

@@ -54,14 +54,21 @@ def test_assembly_matches_concatenated_chunks(tmp_path):
 
 def test_chunks_come_in_package_order(draft_source):
     files = chunk_files(draft_source.spec())
-    assert [path.parent.parent.name for path in files] == [p.replace("-", "_") for p in DRAFT_PACKAGES]
+    assert [path.parent.parent.name for path in files] == [
+        p.replace("-", "_") for p in DRAFT_PACKAGES
+    ]
 
 
 def test_truncated_weights_raise_clear_error(tmp_path, draft_source):
     from dreamr.models.loading import PretrainedModel, build_backend
 
     converted = draft_source.folder(None)
-    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"):
+    for name in (
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "generation_config.json",
+    ):
         (tmp_path / name).write_bytes((converted / name).read_bytes())
     with (converted / "model.safetensors").open("rb") as handle:
         (tmp_path / "model.safetensors").write_bytes(handle.read(100_000))

@@ -6,8 +6,12 @@ import torch
 
 from dreamr.types import GeneratedStep, Origin, Problem, Proposal, Step, StopReason
 
-PROBLEM = Problem(id="p", question="Natalia sold 48 clips in April and half as many in May. Total?", answer="72")
-OTHER_PROBLEM = Problem(id="q", question="A pen costs 3 dollars. How much do 7 pens cost?", answer="21")
+PROBLEM = Problem(
+    id="p", question="Natalia sold 48 clips in April and half as many in May. Total?", answer="72"
+)
+OTHER_PROBLEM = Problem(
+    id="q", question="A pen costs 3 dollars. How much do 7 pens cost?", answer="21"
+)
 
 
 def logprobs_from(values: list[float]) -> torch.Tensor:

@@ -14,15 +14,22 @@ from tests.verify.helpers import OTHER_PROBLEM, PROBLEM, make_step, proposal
 
 REQUESTS = [
     VerifyRequest(PROBLEM, (), "She sold 48 clips in April.\n\n"),
-    VerifyRequest(PROBLEM, ("She sold 48 clips in April.\n\n",), "In May she sold 48 / 2 = 24 clips.\n\n"),
-    VerifyRequest(PROBLEM, ("She sold 48 clips in April.\n\n",), "In May she sold 48 / 2 = 42 clips.\n\n"),
+    VerifyRequest(
+        PROBLEM, ("She sold 48 clips in April.\n\n",), "In May she sold 48 / 2 = 24 clips.\n\n"
+    ),
+    VerifyRequest(
+        PROBLEM, ("She sold 48 clips in April.\n\n",), "In May she sold 48 / 2 = 42 clips.\n\n"
+    ),
     VerifyRequest(OTHER_PROBLEM, (), "7 * 3 = 21.\n\n"),
     VerifyRequest(OTHER_PROBLEM, ("7 * 3 = 21.\n\n",), "The answer is \\boxed{21}."),
 ]
 
 
 def test_forward_batch_equals_single_rows(tiny_target):
-    rows = [tiny_target.encode(text) for text in ("a b c d e f", "hello", "x = 48 / 2 = 24 and more words")]
+    rows = [
+        tiny_target.encode(text)
+        for text in ("a b c d e f", "hello", "x = 48 / 2 = 24 and more words")
+    ]
     batched = tiny_target.forward_batch(rows)
     for row, logits in zip(rows, batched, strict=True):
         with torch.no_grad():
@@ -80,7 +87,10 @@ def test_verify_many_rejects_bad_batch_size(tiny_target):
 
 def test_forward_batch_on_session_equals_full_forward(tiny_target):
     session = tiny_target.start_raw("Problem: 48 clips in April, half as many in May.\n\n")
-    rows = [tiny_target.encode(text) for text in ("In May 24.", "x", "In May she sold 48 / 2 = 24 clips.")]
+    rows = [
+        tiny_target.encode(text)
+        for text in ("In May 24.", "x", "In May she sold 48 / 2 = 24 clips.")
+    ]
     length_before = len(session.ids)
     batched = tiny_target.forward_batch_on_session(session, rows)
     for row, logits in zip(rows, batched, strict=True):

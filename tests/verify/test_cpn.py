@@ -8,7 +8,9 @@ from dreamr.types import GeneratedStep, Origin, Problem, Proposal, Step, StopRea
 from dreamr.verify.cpn import CPNVerifier, cpn_score, label_token_ids
 
 POS, NEG = [1, 2], [3]
-PROBLEM = Problem(id="p", question="Natalia sold 48 clips in April and half as many in May. Total?", answer="72")
+PROBLEM = Problem(
+    id="p", question="Natalia sold 48 clips in April and half as many in May. Total?", answer="72"
+)
 
 
 def logprobs_from(values: list[float]) -> torch.Tensor:
@@ -63,7 +65,9 @@ def test_cpn_threshold_is_strict():
     assert p == pytest.approx(0.7, abs=1e-6)
     below = verifier_with_ids(alpha=p + 1e-9, min_label_mass=0.0)
     assert not below.decide(logprobs_from(logits)).accept
-    assert verifier_with_ids(alpha=p - 1e-6, min_label_mass=0.0).decide(logprobs_from(logits)).accept
+    assert (
+        verifier_with_ids(alpha=p - 1e-6, min_label_mass=0.0).decide(logprobs_from(logits)).accept
+    )
 
 
 def test_cpn_nan_logits_reject_with_reason():
@@ -119,9 +123,15 @@ def proposal(text: str, index: int) -> Proposal:
 
 def uncached_score(backend, prompt: JudgePrompt, prior: list[Step], text: str, verifier) -> float:
     head, tail = prompt.chat_frame(backend.render_chat)
-    judge_text = prompt.prefix(head, PROBLEM) + "".join(s.text for s in prior) + prompt.suffix(tail, text)
+    judge_text = (
+        prompt.prefix(head, PROBLEM) + "".join(s.text for s in prior) + prompt.suffix(tail, text)
+    )
     ids = []
-    for piece in [prompt.prefix(head, PROBLEM), *[s.text for s in prior], prompt.suffix(tail, text)]:
+    for piece in [
+        prompt.prefix(head, PROBLEM),
+        *[s.text for s in prior],
+        prompt.suffix(tail, text),
+    ]:
         ids.extend(backend.encode(piece))
     assert backend.tokenizer.decode(ids) == judge_text
     with torch.no_grad():

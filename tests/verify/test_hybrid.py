@@ -11,7 +11,11 @@ from tests.verify.helpers import PROBLEM, make_step, proposal
 
 def hybrid(mode="all", alpha=0.0, cpn_alpha=0.7, likelihood_alpha=-2.5, **kwargs) -> HybridVerifier:
     return HybridVerifier(
-        CPNVerifier(alpha=cpn_alpha), LikelihoodVerifier(alpha=likelihood_alpha), alpha=alpha, mode=mode, **kwargs
+        CPNVerifier(alpha=cpn_alpha),
+        LikelihoodVerifier(alpha=likelihood_alpha),
+        alpha=alpha,
+        mode=mode,
+        **kwargs,
     )
 
 
@@ -42,10 +46,14 @@ def test_sum_mode_weights_log_odds():
 
 def test_part_failure_rejects_with_part_reason():
     verifier = hybrid()
-    verdict = verifier.combine(Verdict(False, math.nan, "no_evidence"), Verdict(True, -1.0, "likelihood"))
+    verdict = verifier.combine(
+        Verdict(False, math.nan, "no_evidence"), Verdict(True, -1.0, "likelihood")
+    )
     assert not verdict.accept
     assert verdict.reason == "cpn:no_evidence"
-    verdict = verifier.combine(Verdict(True, 0.9, "cpn"), Verdict(False, math.nan, "nonfinite_logits"))
+    verdict = verifier.combine(
+        Verdict(True, 0.9, "cpn"), Verdict(False, math.nan, "nonfinite_logits")
+    )
     assert verdict.reason == "likelihood:nonfinite_logits"
     assert verifier.stats.failures == 2
     assert verifier.stats.judged == 2

@@ -52,7 +52,9 @@ def test_target_copy_draft_is_always_accepted(make_backend_pair, make_verifier):
 
 def test_hybrid_counts_every_proposal(make_backend_pair):
     target, draft = make_backend_pair()
-    verifier = HybridVerifier(CPNVerifier(alpha=0.5, min_label_mass=0.0), LikelihoodVerifier(alpha=-50.0), mode="sum")
+    verifier = HybridVerifier(
+        CPNVerifier(alpha=0.5, min_label_mass=0.0), LikelihoodVerifier(alpha=-50.0), mode="sum"
+    )
     method = run(SequentialScheduler(), target, draft, verifier)
     assert verifier.stats.judged == method.counters.proposals
     assert method.counters.accepted == sum(step.origin is Origin.DRAFT for step in method.steps)

@@ -54,7 +54,9 @@ def test_worst_token_mode_is_largest_gap():
     assert verdict.score == pytest.approx(-3.0, rel=1e-6)
     assert not verdict.accept
     assert verdict.reason == "likelihood"
-    mean_gap = LikelihoodVerifier(alpha=-2.5, mode="relative").decide(scored_from_logits(logits, [1, 0, 0]))
+    mean_gap = LikelihoodVerifier(alpha=-2.5, mode="relative").decide(
+        scored_from_logits(logits, [1, 0, 0])
+    )
     assert mean_gap.score == pytest.approx(-4.0 / 3, rel=1e-6)
     assert mean_gap.accept
 

@@ -73,6 +73,8 @@ def test_digits_resolve_on_real_tokenizer(tiny_target):
 def test_session_scores_on_tiny_target(tiny_target):
     verifier = ScoreVerifier(min_label_mass=0.0)
     verifier.bind(tiny_target)
-    verdict = verifier.open(PROBLEM).verify([make_step("She sold 48.\n\n")], proposal("Then 24.\n\n", 1))
+    verdict = verifier.open(PROBLEM).verify(
+        [make_step("She sold 48.\n\n")], proposal("Then 24.\n\n", 1)
+    )
     assert 0.0 <= verdict.score <= 9.0
     assert verdict.reason == "score"
