@@ -18,16 +18,20 @@ import math
 import torch
 from torchmetrics import Metric
 
-_COUNT_STATES = (
-    "problems",
-    "errors",
-    "correct",
+# Counters that a record's ``counters`` block adds to the states of the same name.
+_RECORD_COUNTERS = (
     "proposals",
     "accepted",
     "draft_tokens",
     "target_tokens",
     "target_forward_passes",
     "verifier_failures",
+)
+_COUNT_STATES = (
+    "problems",
+    "errors",
+    "correct",
+    *_RECORD_COUNTERS,
     "steps",
     "draft_steps",
     "baseline_problems",
@@ -66,14 +70,7 @@ class ReasoningMetrics(Metric):
             self.errors += 1
         self.correct += int(bool(record.get("correct")))
         counters = record.get("counters") or {}
-        for name in (
-            "proposals",
-            "accepted",
-            "draft_tokens",
-            "target_tokens",
-            "target_forward_passes",
-            "verifier_failures",
-        ):
+        for name in _RECORD_COUNTERS:
             value = counters.get(name, 0)
             setattr(self, name, getattr(self, name) + int(value))
         steps = record.get("steps") or []

@@ -13,6 +13,8 @@ chat and the prior steps), with one prefill of the proposal on the cached contex
   the largest gap to the target's first choice at any one position. A step that is right
   except for one number has a small mean gap, because the other tokens dilute it, but a
   large worst gap, so this mode rejects it where the two mean modes may not.
+  NOTE: on the default pair's GSM8K drafts it did not separate wrong solutions better than
+  ``absolute`` (docs/benchmarks.md), because reworded steps get large gaps too.
 
 Accept iff ``score > alpha``. A proposal with no tokens, or with NaN or +inf log-probabilities,
 cannot be scored: the verdict is a reject with a reason, counted as a verifier failure.
@@ -51,7 +53,8 @@ def solve_prompt_from(prompt: SolvePrompt | Mapping | None) -> SolvePrompt:
 
 
 class LikelihoodVerifier(Verifier):
-    """Accept iff the target's log-probability score of the proposal (``mode``) exceeds ``alpha``.
+    """Verifier that accepts a proposal iff the target's log-probability score of it (see
+    ``mode``) exceeds ``alpha``.
 
     ``prompt`` must be the prompt the target solves with (the Hydra configs pass the run's
     ``prompt`` block), so the score is taken in the context the target would write in.
